@@ -1,0 +1,62 @@
+"""Plain, frozen data that crosses threads: the engine emits these, the GUI and CLI render them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A long job moved: `done` of `total` units (total 0 when unknown)."""
+
+    done: float
+    total: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A piece of streamed text; `kind` is "thinking" or "answer"."""
+
+    text: str
+    kind: str = "answer"
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    load_s: float = 0.0
+    ttft_s: float = 0.0
+    prefill_tok_s: float = 0.0
+    decode_tok_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens already in the KV cache from an earlier turn
+    evaluated_tokens: int = 0  # prompt tokens that had to be evaluated for this answer
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    dropped_turns: int = 0  # oldest turns left out so the prompt fits the context
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A finished (or stopped) answer. `stop_reason`: eos, stop, length, cancelled."""
+
+    text: str
+    stop_reason: str
+    usage: Usage
+    timings: Timings
+    reasoning: str = ""
+    model: str = ""
+    backend: str = ""
+    budget: int | None = None
+    sources: tuple = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A job failed; `message` is for the person, `detail` for a bug report."""
+
+    message: str
+    detail: str = ""

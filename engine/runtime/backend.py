@@ -1,0 +1,107 @@
+"""Which accelerator the bundled llama.cpp can use, and llama.cpp's log routed into Python logging."""
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass
+
+import llama_cpp
+import psutil
+
+log = logging.getLogger("engine.llama_cpp")
+_recent_errors: deque[str] = deque(maxlen=8)
+_pending = {"text": "", "level": 0}
+GGML_WARN, GGML_ERROR, GGML_CONT = 3, 4, 5
+
+
+@llama_cpp.llama_log_callback
+def _on_llama_log(level: int, text: bytes, _user_data) -> None:
+    # llama.cpp logs line fragments; GGML_CONT continues the previous line at its level.
+    if level != GGML_CONT:
+        _pending["level"] = level
+    _pending["text"] += text.decode("utf-8", errors="replace")
+    if not _pending["text"].endswith("\n"):
+        return
+    line, _pending["text"] = _pending["text"].rstrip(), ""
+    if _pending["level"] in (GGML_WARN, GGML_ERROR):
+        _recent_errors.append(line)
+    # Its errors become ModelError messages, and its warnings are about model files users cannot fix.
+    log.log(logging.INFO if _pending["level"] == GGML_ERROR else logging.DEBUG, "%s", line)
+
+
+def install_log_handler() -> None:
+    """Route llama.cpp's own log to the `engine.llama_cpp` logger instead of stderr."""
+    llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))
+
+
+def recent_errors() -> list[str]:
+    """The last warning and error lines llama.cpp logged (for turning a failure into a message)."""
+    return list(_recent_errors)
+
+
+def clear_recent_errors() -> None:
+    _recent_errors.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """`name` is Metal, CUDA, Vulkan or CPU; `devices` lists what ggml found."""
+
+    name: str
+    gpu_offload: bool
+    devices: tuple[str, ...]
+    system_info: str
+
+
+def _device_names() -> tuple[str, ...]:
+    try:
+        from llama_cpp import _ggml
+
+        lib = _ggml.libggml
+        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        lib.ggml_backend_dev_name.restype = ctypes.c_char_p
+        lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_description.restype = ctypes.c_char_p
+        lib.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
+        names = []
+        for i in range(lib.ggml_backend_dev_count()):
+            dev = lib.ggml_backend_dev_get(i)
+            names.append(f"{lib.ggml_backend_dev_name(dev).decode()}: {lib.ggml_backend_dev_description(dev).decode()}")
+        return tuple(names)
+    except (AttributeError, OSError) as e:  # older builds without the device API
+        log.debug("device listing unavailable: %s", e)
+        return ()
+
+
+@functools.cache
+def detect_backend() -> Backend:
+    install_log_handler()
+    llama_cpp.llama_backend_init()
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    devices = _device_names()
+    offload = bool(llama_cpp.llama_supports_gpu_offload())
+    joined = " ".join(devices) + " " + info
+    name = "CPU"
+    if offload:
+        for candidate in ("Metal", "CUDA", "Vulkan", "HIP", "SYCL"):
+            if candidate.lower() in joined.lower():
+                name = candidate
+                break
+        else:
+            name = "GPU"
+    return Backend(name, offload, devices, info)
+
+
+def default_threads() -> int:
+    """Physical cores: hyper-threads slow llama.cpp's decode down rather than up."""
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def default_gpu_layers() -> int:
+    """All layers when the build can offload, none otherwise (-1 means all)."""
+    return -1 if detect_backend().gpu_offload else 0

@@ -1,0 +1,143 @@
+"""The token loop: sample, evaluate, stream text; stop on end-of-generation, stop strings, length or cancel."""
+from __future__ import annotations
+
+import codecs
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import llama_cpp
+from llama_cpp import _internals as internals
+
+from engine.errors import Cancelled
+from engine.runtime.session import CancelFn, ModelSession
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingSettings:
+    """temperature 0 is greedy; seed None draws a fresh one per answer."""
+
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationSettings:
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+
+
+def build_sampler(session: ModelSession, s: SamplingSettings) -> internals.LlamaSampler:
+    """One sampler chain per answer (llama-cpp-python's sample() would rebuild and re-seed it per token)."""
+    sampler = session.new_sampler()
+    if s.repeat_penalty != 1.0:
+        sampler.add_penalties(session.n_vocab, s.repeat_last_n, s.repeat_penalty, 0.0, 0.0)
+    if s.temperature <= 0:
+        sampler.add_greedy()
+        return sampler
+    sampler.add_top_k(s.top_k)
+    sampler.add_top_p(s.top_p, 1)
+    sampler.add_min_p(s.min_p, 1)
+    sampler.add_temp(s.temperature)
+    sampler.add_dist(llama_cpp.LLAMA_DEFAULT_SEED if s.seed is None else s.seed & 0xFFFFFFFF)
+    return sampler
+
+
+class TextStream:
+    """Token bytes in, text out: UTF-8 split across tokens is reassembled, stop strings are cut,
+    and text that may be the start of a stop string is held back until it is known not to be."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._stops = tuple(s for s in stops if s)
+        self._held = ""
+        self.text = ""  # everything emitted so far
+        self.stopped = False
+
+    def push(self, data: bytes) -> str:
+        """Add a token's bytes; return the text that is now safe to show."""
+        self._held += self._decoder.decode(data)
+        for stop in self._stops:
+            at = self._held.find(stop)
+            if at >= 0:
+                self._held, self.stopped = self._held[:at], True
+        if self.stopped:
+            return self._emit(len(self._held))
+        keep = max((self._partial(stop) for stop in self._stops), default=0)
+        return self._emit(len(self._held) - keep)
+
+    def _partial(self, stop: str) -> int:
+        for n in range(min(len(stop) - 1, len(self._held)), 0, -1):
+            if self._held.endswith(stop[:n]):
+                return n
+        return 0
+
+    def _emit(self, n: int) -> str:
+        out, self._held = self._held[:n], self._held[n:]
+        self.text += out
+        return out
+
+    def flush(self) -> str:
+        """The end: release what was held back."""
+        self._held += self._decoder.decode(b"", final=True)
+        return self._emit(len(self._held))
+
+
+@dataclass(frozen=True, slots=True)
+class Generated:
+    text: str
+    stop_reason: str  # eos, stop, length, context, cancelled
+    n_tokens: int
+    prefill_s: float
+    first_token_s: float  # from the start of prefill to the first sampled token
+    decode_s: float  # from the first sampled token to the last
+
+
+def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationSettings,
+             on_text: Callable[[str], None] | None = None, is_cancelled: CancelFn | None = None) -> Generated:
+    """Evaluate `prompt` (reusing the cached prefix) and sample until a stop; stream text to on_text."""
+    cancelled = is_cancelled or (lambda: False)
+    start = time.perf_counter()
+    session.prepare(prompt, cancelled)
+    prefill_s = time.perf_counter() - start
+    sampler = build_sampler(session, settings.sampling)
+    stream = TextStream(settings.stop)
+    emit = on_text or (lambda _t: None)
+    n, first, reason = 0, 0.0, "length"
+    try:
+        while n < settings.max_tokens:
+            if cancelled():
+                reason = "cancelled"
+                break
+            token = session.sample(sampler)
+            if n == 0:
+                first = time.perf_counter()
+            if session.is_eog(token):
+                reason = "eos"
+                break
+            n += 1
+            text = stream.push(session.piece(token))
+            if text:
+                emit(text)
+            if stream.stopped:
+                reason = "stop"
+                break
+            if len(session.tokens) >= session.n_ctx:
+                reason = "context"
+                break
+            session.evaluate([token])
+    except Cancelled:
+        reason = "cancelled"
+    finally:
+        sampler.close()
+    tail = stream.flush() if not stream.stopped else ""
+    if tail:
+        emit(tail)
+    end = time.perf_counter()
+    return Generated(stream.text, reason, n, prefill_s, (first or end) - start, end - (first or end))

@@ -1,0 +1,244 @@
+"""A loaded model and its context: the token stream held in the KV cache, and what can be reused.
+
+This and loop.py are the only modules that talk to llama-cpp-python's
+internals, so a version bump touches one place.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import llama_cpp
+import psutil
+from llama_cpp import _internals as internals
+
+from engine.errors import Cancelled, GenerationError, ModelError
+from engine.events import Progress
+from engine.models.inspect import KNOWN_ARCHITECTURES, ModelInfo, estimate_memory, inspect_model
+from engine.runtime import backend
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[Progress], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSettings:
+    """How to load a model. None means: choose for this machine."""
+
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    n_gpu_layers: int | None = None
+    n_batch: int = 512
+    use_mmap: bool = True
+
+
+def _model_params(settings: LoadSettings, callback) -> llama_cpp.llama_model_params:
+    params = llama_cpp.llama_model_default_params()
+    layers = backend.default_gpu_layers() if settings.n_gpu_layers is None else settings.n_gpu_layers
+    params.n_gpu_layers = 0x7FFFFFFF if layers < 0 else layers
+    params.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP if settings.use_mmap else llama_cpp.LLAMA_LOAD_MODE_NONE
+    params.progress_callback = callback
+    return params
+
+
+def _context_params(settings: LoadSettings, n_ctx: int) -> llama_cpp.llama_context_params:
+    params = llama_cpp.llama_context_default_params()
+    threads = settings.n_threads or backend.default_threads()
+    params.n_ctx = n_ctx
+    params.n_batch = params.n_ubatch = min(settings.n_batch, n_ctx)
+    params.n_threads = params.n_threads_batch = threads
+    # A full-size sliding-window cache lets a turn rewind into the window (Gemma 3: 512 tokens);
+    # with a pruned one, rewinding would silently attend to evicted cells.
+    params.swa_full = True
+    return params
+
+
+def _check_memory(info: ModelInfo, n_ctx: int) -> None:
+    need = estimate_memory(info, n_ctx)
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise ModelError(
+            f"{Path(info.path).name} needs about {need / 2**30:.1f} GiB of memory with a {n_ctx:,}-token "
+            f"context, but only {free / 2**30:.1f} GiB is free: choose a smaller context or a smaller model, "
+            "or close other programs.")
+
+
+def _load_failure(info: ModelInfo, cancelled: bool) -> Exception:
+    if cancelled:
+        return Cancelled("Loading the model was stopped.")
+    errors = backend.recent_errors()
+    detail = "\n".join(errors)
+    if any("unknown model architecture" in e for e in errors) or info.architecture not in KNOWN_ARCHITECTURES:
+        return ModelError(
+            f"{Path(info.path).name} uses the '{info.architecture}' architecture, which this version of "
+            "llama.cpp does not support; update Ponder or choose another model.", detail)
+    reason = errors[-1].split("error loading model:")[-1].strip() if errors else "llama.cpp gave no reason"
+    return ModelError(f"{Path(info.path).name} could not be loaded: {reason}.", detail)
+
+
+class ModelSession:
+    """One model, one context, one sequence. `tokens` mirrors what the KV cache holds."""
+
+    def __init__(self, info: ModelInfo, model, ctx, settings: LoadSettings, load_s: float) -> None:
+        self.info, self.settings, self.load_s = info, settings, load_s
+        self._model, self._ctx = model, ctx
+        self.n_ctx = ctx.n_ctx()
+        self.n_batch = min(settings.n_batch, self.n_ctx)
+        self._batch = internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1)
+        self.vocab = model.vocab
+        self.tokens: list[int] = []
+        self.evaluated = 0  # tokens decoded since load: KV reuse is measured with this
+        self._pieces: dict[int, bytes] = {}
+
+    @classmethod
+    def load(cls, path: str | Path, settings: LoadSettings = LoadSettings(),
+             on_progress: ProgressFn | None = None, is_cancelled: CancelFn | None = None) -> "ModelSession":
+        """Validate and load a GGUF model; raise ModelError (or Cancelled) with a sentence to act on."""
+        start = time.perf_counter()
+        info = inspect_model(path)
+        if info.is_embedding:
+            raise ModelError(f"{Path(path).name} is an embedding model; it cannot chat. Use it for documents.")
+        n_ctx = min(settings.n_ctx, info.context_length) if info.context_length else settings.n_ctx
+        _check_memory(info, n_ctx)
+        backend.detect_backend()
+        backend.clear_recent_errors()
+        state = {"cancelled": False}
+
+        def report(fraction: float, _user_data) -> bool:
+            try:
+                if is_cancelled is not None and is_cancelled():
+                    state["cancelled"] = True
+                    return False
+                if on_progress is not None:
+                    on_progress(Progress(round(fraction, 3), 1.0, "Loading model"))
+            except Exception:  # noqa: BLE001 - an exception must never unwind through C
+                log.exception("load progress callback failed")
+            return True
+
+        callback = llama_cpp.llama_progress_callback(report)
+        try:
+            model = internals.LlamaModel(path_model=str(path), params=_model_params(settings, callback), verbose=True)
+        except ValueError:
+            raise _load_failure(info, state["cancelled"]) from None
+        try:
+            ctx = internals.LlamaContext(model=model, params=_context_params(settings, n_ctx), verbose=True)
+        except ValueError:
+            model.close()
+            raise ModelError(f"llama.cpp could not create a {n_ctx:,}-token context for {info.name}; "
+                             "try a smaller context.", "\n".join(backend.recent_errors())) from None
+        return cls(info, model, ctx, settings, time.perf_counter() - start)
+
+    # -- tokens ---------------------------------------------------------------------------------
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
+        return self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token stands for (control tokens render as their text)."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            # _internals.token_to_piece returns its whole 32-byte buffer, NULs included; use the length.
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, True)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, True)
+            cached = self._pieces[token] = buf.raw[:n]
+        return cached
+
+    def is_eog(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    @property
+    def adds_bos(self) -> bool:
+        return self._model.add_bos_token()
+
+    @property
+    def bos_text(self) -> str:
+        bos = self._model.token_bos()
+        return self._model.token_get_text(bos) if bos >= 0 else ""
+
+    @property
+    def eos_text(self) -> str:
+        eos = self._model.token_eos()
+        return self._model.token_get_text(eos) if eos >= 0 else ""
+
+    # -- the KV cache ---------------------------------------------------------------------------
+    def evaluate(self, tokens: Sequence[int], is_cancelled: CancelFn | None = None) -> None:
+        """Decode `tokens` after those already in the cache, a batch at a time."""
+        if len(self.tokens) + len(tokens) > self.n_ctx:
+            raise GenerationError(
+                f"The conversation needs {len(self.tokens) + len(tokens):,} tokens but the context holds "
+                f"{self.n_ctx:,}; start a new conversation or load the model with a larger context.")
+        for i in range(0, len(tokens), self.n_batch):
+            if is_cancelled is not None and is_cancelled():
+                raise Cancelled()
+            chunk = tokens[i:i + self.n_batch]
+            self._batch.set_batch(batch=chunk, n_past=len(self.tokens), logits_all=False)
+            code = llama_cpp.llama_decode(self._ctx.ctx, self._batch.batch)
+            if code != 0:
+                self.clear()  # a failed decode leaves the cache in an unknown state
+                raise GenerationError(f"llama.cpp failed to evaluate the prompt (llama_decode returned {code}).",
+                                      "\n".join(backend.recent_errors()))
+            self.tokens.extend(chunk)
+            self.evaluated += len(chunk)
+
+    def rewind(self, n: int) -> bool:
+        """Keep only the first n tokens in the cache; False (and an empty cache) if it cannot."""
+        if n >= len(self.tokens):
+            return True
+        mem = self._ctx.memory
+        if n > 0 and llama_cpp.llama_memory_seq_rm(mem, 0, n, -1):
+            self.tokens = self.tokens[:n]
+            return True
+        self.clear()
+        return n == 0
+
+    def clear(self) -> None:
+        llama_cpp.llama_memory_clear(self._ctx.memory, True)
+        self.tokens = []
+
+    def prepare(self, prompt: Sequence[int], is_cancelled: CancelFn | None = None) -> int:
+        """Make the cache hold exactly `prompt`, evaluating only what is not cached. Returns tokens reused."""
+        if not prompt:
+            raise GenerationError("The prompt is empty.")
+        common = 0
+        for a, b in zip(self.tokens, prompt):
+            if a != b:
+                break
+            common += 1
+        # The last prompt token is always re-evaluated: its logits are what the next sample reads.
+        keep = min(common, len(prompt) - 1)
+        if not self.rewind(keep):
+            keep = 0
+        self.evaluate(prompt[keep:], is_cancelled)
+        return keep
+
+    def sample(self, sampler: internals.LlamaSampler) -> int:
+        """Sample the next token from the logits of the last evaluated token."""
+        return sampler.sample(self._ctx, -1)
+
+    def logits(self):
+        """The last evaluated token's logits as a numpy view (valid until the next evaluate)."""
+        import numpy as np
+
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(llama_cpp.llama_vocab_n_tokens(self.vocab),))
+
+    def new_sampler(self) -> internals.LlamaSampler:
+        return internals.LlamaSampler()
+
+    @property
+    def n_vocab(self) -> int:
+        return llama_cpp.llama_vocab_n_tokens(self.vocab)
+
+    def close(self) -> None:
+        self._batch.close()
+        self._ctx.close()
+        self._model.close()
+
