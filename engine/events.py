@@ -52,6 +52,7 @@ class Answer:
     backend: str = ""
     budget: int | None = None
     sources: tuple = field(default_factory=tuple)
+    conversation_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,7 @@ class Generated:
     text: str
     stop_reason: str  # eos, stop, length, context, cancelled
     n_tokens: int
+    reused_tokens: int  # prompt tokens found already in the KV cache
     prefill_s: float
     first_token_s: float  # from the start of prefill to the first sampled token
     decode_s: float  # from the first sampled token to the last
@@ -104,7 +105,7 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
     """Evaluate `prompt` (reusing the cached prefix) and sample until a stop; stream text to on_text."""
     cancelled = is_cancelled or (lambda: False)
     start = time.perf_counter()
-    session.prepare(prompt, cancelled)
+    reused = session.prepare(prompt, cancelled)
     prefill_s = time.perf_counter() - start
     sampler = build_sampler(session, settings.sampling)
     stream = TextStream(settings.stop)
@@ -140,4 +141,4 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
     if tail:
         emit(tail)
     end = time.perf_counter()
-    return Generated(stream.text, reason, n, prefill_s, (first or end) - start, end - (first or end))
+    return Generated(stream.text, reason, n, reused, prefill_s, (first or end) - start, end - (first or end))
