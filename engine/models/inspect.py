@@ -107,7 +107,7 @@ def read_checked_header(path: str | Path) -> Header:
 def _quantization(header: Header) -> str:
     file_type = header.metadata.get("general.file_type")
     try:
-        return gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_")
+        return gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_").removeprefix("ALL_")
     except (ValueError, TypeError):
         pass
     by_bytes: Counter = Counter()

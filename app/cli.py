@@ -1,0 +1,262 @@
+"""`ponder` on the command line: a thin client of the engine. Results on stdout, messages on stderr."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from dataclasses import asdict
+
+from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Progress, Registry, SamplingSettings,
+                    Token, detect_backend)
+
+
+class CliError(Exception):
+    """Bad input from the command line: printed as one line, exit code 2."""
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        return value
+    return parse
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="a model name from `ponder models`, or a path to a .gguf file")
+    p.add_argument("--ctx", type=_positive(int), default=4096, help="context size in tokens (default 4096)")
+    p.add_argument("--threads", type=_positive(int), help="CPU threads (default: physical cores)")
+    p.add_argument("--gpu-layers", type=int, help="layers to offload (-1 all, 0 none; default: all if a GPU)")
+
+
+def _add_generation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-tokens", type=_positive(int), default=512)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--seed", type=int, help="fixed seed for repeatable answers")
+    p.add_argument("--system", default="", help="system prompt")
+    p.add_argument("--format", dest="prompt_format", help="prompt format: auto, template, completion, chatml, ...")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ponder", description="Local language models, your documents, "
+                                     "and a thinking budget per question.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does to stderr")
+    sub = parser.add_subparsers(dest="command")
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    ask.add_argument("--conversation", type=int, help="continue this conversation (its id)")
+    _add_model_options(ask)
+    _add_generation_options(ask)
+
+    chat = sub.add_parser("chat", help="a conversation, turn by turn (Ctrl-D to end)")
+    chat.add_argument("--conversation", type=int, help="continue this conversation (its id)")
+    _add_model_options(chat)
+    _add_generation_options(chat)
+
+    models = sub.add_parser("models", help="list, import and configure models")
+    models.add_argument("--json", action="store_true")
+    msub = models.add_subparsers(dest="action")
+    imp = msub.add_parser("import", help="add a GGUF file to the list")
+    imp.add_argument("path")
+    forget = msub.add_parser("forget", help="remove an imported model from the list (the file stays)")
+    forget.add_argument("name")
+    fmt = msub.add_parser("format", help="set a model's prompt format")
+    fmt.add_argument("name")
+    fmt.add_argument("prompt_format")
+
+    selftest = sub.add_parser("selftest", help="load the default model, generate a few tokens, print figures")
+    selftest.add_argument("--gui", action="store_true", help="do it through the desktop app, off-screen")
+    selftest.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="measure speed against raw llama-cpp-python on this machine")
+    bench.add_argument("--only", help="comma-separated benchmark names")
+    bench.add_argument("--json", action="store_true")
+    return parser
+
+
+class Interrupt:
+    """Ctrl-C stops the current answer (within one token) instead of killing the process."""
+
+    def __init__(self) -> None:
+        self.flag = threading.Event()
+
+    def __enter__(self):
+        self.flag.clear()
+        self._previous = signal.signal(signal.SIGINT, lambda *_: self.flag.set())
+        return self.flag.is_set
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def _progress_printer():
+    last = [-1]
+
+    def show(p: Progress) -> None:
+        if not sys.stderr.isatty() or p.total <= 0:
+            return
+        pct = int(100 * p.done / p.total)
+        if pct != last[0]:
+            last[0] = pct
+            print(f"\r{p.label}… {pct}%", end="" if pct < 100 else "\n", file=sys.stderr, flush=True)
+    return show
+
+
+def _load(engine: Engine, args) -> None:
+    settings = LoadSettings(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers)
+    with Interrupt() as cancelled:
+        engine.load(args.model, settings, _progress_printer(), cancelled)
+
+
+def _options(args) -> AskOptions:
+    if args.temperature < 0:
+        raise CliError(f"--temperature must be 0 or more, not {args.temperature}")
+    return AskOptions(max_tokens=args.max_tokens, system_prompt=args.system, prompt_format=args.prompt_format,
+                      sampling=SamplingSettings(temperature=args.temperature, seed=args.seed))
+
+
+def answer_json(answer) -> dict:
+    """The `--json` object: the fields scripts rely on, stable across versions."""
+    return {
+        "answer": answer.text, "reasoning": answer.reasoning,
+        "thinking_tokens": answer.usage.thinking_tokens, "answer_tokens": answer.usage.answer_tokens,
+        "budget": answer.budget, "sources": list(answer.sources), "model": answer.model,
+        "backend": answer.backend, "timings": asdict(answer.timings), "usage": asdict(answer.usage),
+        "stop_reason": answer.stop_reason, "conversation_id": answer.conversation_id,
+    }
+
+
+def cmd_ask(args) -> int:
+    engine = Engine()
+    _load(engine, args)
+    stream = not args.json
+
+    def on_event(event) -> None:
+        if stream and isinstance(event, Token):
+            print(event.text, end="", flush=True)
+
+    with Interrupt() as cancelled:
+        answer = engine.ask(args.question, conversation_id=args.conversation, options=_options(args),
+                            on_event=on_event, is_cancelled=cancelled)
+    if args.json:
+        print(json.dumps(answer_json(answer), ensure_ascii=False))
+    else:
+        print()
+    return 130 if answer.stop_reason == "cancelled" else 0
+
+
+def cmd_chat(args) -> int:
+    engine = Engine()
+    _load(engine, args)
+    conversation = args.conversation
+    options = _options(args)
+    print(f"{engine.model_info.name} on {engine.backend.name}. Ctrl-C stops an answer, Ctrl-D ends.",
+          file=sys.stderr)
+    while True:
+        try:
+            question = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return 0
+        if not question:
+            continue
+        with Interrupt() as cancelled:
+            answer = engine.ask(question, conversation_id=conversation, options=options, is_cancelled=cancelled,
+                                on_event=lambda e: isinstance(e, Token) and print(e.text, end="", flush=True))
+        conversation = answer.conversation_id
+        print()
+
+
+def cmd_models(args) -> int:
+    registry = Registry()
+    if args.action == "import":
+        entry = registry.import_model(args.path)
+        print(f"imported {entry.name} ({entry.info.architecture}, {entry.info.size_label}, {entry.info.quantization})")
+        return 0
+    if args.action == "forget":
+        registry.forget(args.name)
+        return 0
+    if args.action == "format":
+        registry.set_format(args.name, args.prompt_format)
+        return 0
+    entries = registry.entries()
+    if args.json:
+        print(json.dumps([{**asdict(e), "info": asdict(e.info) if e.info else None} for e in entries], indent=2))
+        return 0
+    for e in entries:
+        if e.info is None:
+            print(f"{e.name:40} {e.source:9} {e.problem}")
+            continue
+        i = e.info
+        print(f"{e.name:40} {e.source:9} {i.architecture:10} {i.size_label:>6} {i.quantization:8} "
+              f"ctx {i.context_length:>7,} {i.file_size / 1e6:>8,.0f} MB  template: {'yes' if i.has_template else 'no'}"
+              f"  thinking: {i.thinking_format}  format: {e.prompt_format}")
+    return 0
+
+
+def cmd_selftest(args) -> int:
+    if args.gui:
+        from app.selftest import run_gui_selftest
+
+        return run_gui_selftest()
+    engine = Engine()
+    engine.load(None, LoadSettings(n_ctx=1024))
+    answer = engine.ask("What is the capital of France?",
+                        options=AskOptions(max_tokens=16, sampling=SamplingSettings(temperature=0, seed=1)))
+    backend = detect_backend()
+    report = {"ok": bool(answer.text), "model": answer.model, "backend": backend.name, "devices": backend.devices,
+              "answer": answer.text, "timings": asdict(answer.timings)}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        t = answer.timings
+        print(f"backend {backend.name} ({', '.join(backend.devices) or 'no devices listed'})")
+        print(f"model {answer.model}: load {t.load_s:.2f} s, first token {t.ttft_s:.3f} s, "
+              f"prefill {t.prefill_tok_s:.0f} tok/s, decode {t.decode_tok_s:.0f} tok/s")
+        print(f"answer: {answer.text!r}")
+    if not answer.text:
+        print("ponder: selftest failed: the model produced no text", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from bench.runner import run_benchmarks
+
+    return run_benchmarks(args.only.split(",") if args.only else None, as_json=args.json)
+
+
+COMMANDS = {"ask": cmd_ask, "chat": cmd_chat, "models": cmd_models, "selftest": cmd_selftest, "bench": cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command is None:
+        args = parser.parse_args(["chat", *(argv or [])])
+    try:
+        return COMMANDS[args.command](args)
+    except Cancelled as e:
+        print(f"ponder: {e}", file=sys.stderr)
+        return 130
+    except (PonderError, CliError) as e:
+        print(f"ponder: {e}", file=sys.stderr)
+        if args.verbose and getattr(e, "detail", ""):
+            print(e.detail, file=sys.stderr)
+        return 2 if isinstance(e, CliError) else 1
+    except ValueError as e:
+        print(f"ponder: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ponder: stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

