@@ -61,7 +61,9 @@ class TextStream:
         self.stopped = False
 
     def push(self, data: bytes) -> str:
-        """Add a token's bytes; return the text that is now safe to show."""
+        """Add a token's bytes; return the text that is now safe to show ("" once a stop string was seen)."""
+        if self.stopped:
+            return ""
         self._held += self._decoder.decode(data)
         for stop in self._stops:
             at = self._held.find(stop)

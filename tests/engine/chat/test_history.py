@@ -1,0 +1,78 @@
+"""History in SQLite: conversations round-trip, and an answer cut off by a crash is kept as partial."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine import History, HistoryError
+
+
+def test_conversation_round_trip(tmp_path):
+    h = History(tmp_path / "h.sqlite3")
+    cid = h.create_conversation("Trip", {"budget": 512})
+    h.add_message(cid, "user", "Where to?")
+    mid = h.add_message(cid, "assistant", "Lisb", state="streaming")
+    h.update_message(mid, content="Lisbon.", state="complete", meta={"usage": {"answer_tokens": 3}})
+    h.rename(cid, "Lisbon trip")
+    h.close()
+    h = History(tmp_path / "h.sqlite3")
+    (c,) = h.conversations()
+    assert (c.title, c.settings) == ("Lisbon trip", {"budget": 512})
+    assert [(m.role, m.content, m.state) for m in h.messages(cid)] == [
+        ("user", "Where to?", "complete"), ("assistant", "Lisbon.", "complete")]
+    assert h.messages(cid)[1].meta == {"usage": {"answer_tokens": 3}}
+    h.delete(cid)
+    assert h.conversations() == [] and h.messages(cid) == []
+
+
+def test_streaming_message_left_by_a_crash_becomes_partial(tmp_path):
+    h = History(tmp_path / "h.sqlite3")
+    cid = h.create_conversation()
+    h.add_message(cid, "assistant", "half an ans", state="streaming")
+    h.close()
+    h = History(tmp_path / "h.sqlite3")
+    assert h.recovered == 1
+    assert h.messages(cid)[0].state == "partial" and h.messages(cid)[0].content == "half an ans"
+
+
+def test_unreadable_history_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(HistoryError, match="move it aside"):
+        History(path)
+
+
+def test_answer_survives_the_process_being_killed(default_model, ponder_home):
+    env = dict(os.environ, PONDER_HOME=str(ponder_home), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.main", "ask", "Tell me a long story about a dragon and a knight.",
+         "--format", "chatml", "--temperature", "0.8", "--seed", "1", "--max-tokens", "3000", "--ctx", "4096"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    printed = b""
+    deadline = time.monotonic() + 120
+    first = None
+    os.set_blocking(proc.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        chunk = proc.stdout.read() or b""
+        printed += chunk
+        if printed.strip() and first is None:
+            first = time.monotonic()
+        if first is not None and time.monotonic() - first > 1.5:
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the answer ended before the kill: {proc.stderr.read().decode()}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    h = History(ponder_home / "data" / "history.sqlite3")
+    assert h.recovered >= 1
+    last = h.messages(h.conversations()[0].id)[-1]
+    assert last.role == "assistant" and last.state == "partial"
+    assert len(last.content) > 10
+    assert printed.decode("utf-8", "replace").startswith(last.content[:10])
