@@ -110,6 +110,8 @@ class Engine:
         history = self.history
         if conversation_id is None:
             conversation_id = history.create_conversation(question[:60])
+        else:
+            history.conversation(conversation_id)  # HistoryError when it does not exist
         turns = self._turns(conversation_id)
         packed = self.prepare_prompt(question, turns, options)
         history.add_message(conversation_id, "user", question)

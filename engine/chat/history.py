@@ -105,7 +105,7 @@ class History:
         row = self._run("SELECT id, title, created, updated, settings FROM conversations WHERE id=?",
                         (conversation_id,)).fetchone()
         if row is None:
-            raise HistoryError(f"There is no conversation {conversation_id}.")
+            raise HistoryError(f"There is no conversation {conversation_id}; `ponder chat` starts a new one.")
         return Conversation(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
     def rename(self, conversation_id: int, title: str) -> None:

@@ -1,0 +1,66 @@
+"""The CLI as a script uses it: real processes, real model, JSON out, one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def ponder(*args: str, home) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PONDER_HOME=str(home))
+    return subprocess.run([sys.executable, "-m", "app.main", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_ask_json_has_every_field(default_model, ponder_home):
+    out = ponder("ask", "What is the capital of France?", "--json", "--temperature", "0", "--seed", "1",
+                 "--max-tokens", "12", home=ponder_home)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) >= {"answer", "reasoning", "thinking_tokens", "answer_tokens", "budget", "sources", "model",
+                         "backend", "timings"}
+    assert set(data["timings"]) == {"load_s", "ttft_s", "prefill_tok_s", "decode_tok_s"}
+    assert data["answer"].startswith("Paris") and data["backend"] == "CPU"
+    assert data["timings"]["decode_tok_s"] > 0 and data["timings"]["load_s"] > 0
+
+
+def test_ask_streams_plain_text(default_model, ponder_home):
+    out = ponder("ask", "What is the capital of France?", "--temperature", "0", "--max-tokens", "12",
+                 home=ponder_home)
+    assert out.returncode == 0 and out.stdout.strip().startswith("Paris")
+
+
+@pytest.mark.parametrize("args, words", [
+    (("ask", "hi", "--model", "/no/such/model.gguf"), "no model file"),
+    (("ask", "   "), "question is empty"),
+    (("ask", "hi", "--max-tokens", "0"), "greater than 0"),
+    (("ask", "hi", "--temperature", "-1"), "temperature"),
+    (("ask", "hi", "--format", "klingon"), "Unknown prompt format"),
+    (("ask", "hi", "--model", "no-such-name"), "No model called"),
+    (("models", "import", "/etc/hostname"), "not a GGUF model"),
+    (("ask", "hi", "--conversation", "999999"), "no conversation"),
+])
+def test_bad_input_is_one_line_on_stderr(args, words, ponder_home, default_model):
+    out = ponder(*args, home=ponder_home)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert words.lower() in out.stderr.lower()
+    assert out.returncode in (1, 2)
+
+
+def test_models_json_lists_the_default(default_model, ponder_home):
+    out = ponder("models", "--json", home=ponder_home)
+    assert out.returncode == 0, out.stderr
+    models = json.loads(out.stdout)
+    default = next(m for m in models if m["source"] == "default")
+    assert default["info"]["architecture"] == "gemma3" and default["info"]["quantization"] == "Q4_K_M"
+
+
+def test_selftest_passes(default_model, ponder_home):
+    out = ponder("selftest", "--json", home=ponder_home)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["ok"] and report["backend"] == "CPU" and report["answer"]
