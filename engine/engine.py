@@ -72,7 +72,8 @@ class Engine:
             self.session.close()
             self.session = None
 
-    def _turns(self, conversation_id: int) -> list[tuple[str, str]]:
+    def conversation_turns(self, conversation_id: int) -> list[tuple[str, str]]:
+        """The (question, answer) pairs of a conversation, oldest first."""
         turns, pending = [], None
         for m in self.history.messages(conversation_id):
             if m.role == "user":
@@ -103,6 +104,7 @@ class Engine:
     def ask(self, question: str, *, conversation_id: int | None = None, options: AskOptions = AskOptions(),
             on_event: EventFn | None = None, is_cancelled: CancelFn | None = None) -> Answer:
         """Answer `question`, continuing `conversation_id` (a new conversation when None); stream Token events."""
+        started = time.perf_counter()
         question = question.strip()
         if not question:
             raise ValueError("The question is empty.")
@@ -112,7 +114,7 @@ class Engine:
             conversation_id = history.create_conversation(question[:60])
         else:
             history.conversation(conversation_id)  # HistoryError when it does not exist
-        turns = self._turns(conversation_id)
+        turns = self.conversation_turns(conversation_id)
         packed = self.prepare_prompt(question, turns, options)
         history.add_message(conversation_id, "user", question)
         recorder = _AnswerRecorder(history, conversation_id, on_event)
@@ -122,22 +124,22 @@ class Engine:
         except Exception as e:
             recorder.finish("cancelled" if isinstance(e, Cancelled) else "error", {"error": str(e)})
             raise
-        answer = self._answer(generated, packed, conversation_id)
+        answer = self._answer(generated, packed, conversation_id, started)
         recorder.finish("cancelled" if generated.stop_reason == "cancelled" else "complete",
                         {"usage": _asdict(answer.usage), "timings": _asdict(answer.timings),
                          "stop_reason": answer.stop_reason, "model": answer.model}, answer.text)
         return answer
 
-    def _answer(self, g: Generated, packed: PackedPrompt, conversation_id: int) -> Answer:
+    def _answer(self, g: Generated, packed: PackedPrompt, conversation_id: int, started: float) -> Answer:
         session = self._require_session()
-        reused = g.reused_tokens
-        evaluated = len(packed.tokens) - reused
-        usage = Usage(prompt_tokens=len(packed.tokens), reused_tokens=reused, evaluated_tokens=evaluated,
+        evaluated = len(packed.tokens) - g.reused_tokens
+        usage = Usage(prompt_tokens=len(packed.tokens), reused_tokens=g.reused_tokens, evaluated_tokens=evaluated,
                       answer_tokens=g.n_tokens, dropped_turns=packed.dropped_turns)
+        prefill_s = g.prefilled - g.started
         timings = Timings(
-            load_s=round(session.load_s, 3), ttft_s=round(g.first_token_s, 4),
-            prefill_tok_s=round(evaluated / g.prefill_s, 1) if g.prefill_s > 0 else 0.0,
-            decode_tok_s=round((g.n_tokens - 1) / g.decode_s, 1) if g.n_tokens > 1 and g.decode_s > 0 else 0.0)
+            load_s=round(session.load_s, 3), ttft_s=round(g.first - started, 4),
+            prefill_tok_s=round(evaluated / prefill_s, 1) if prefill_s > 0 else 0.0,
+            decode_tok_s=round(g.decode_tok_s, 1))
         return Answer(text=g.text.strip(), stop_reason=g.stop_reason, usage=usage, timings=timings,
                       model=session.info.name, backend=self.backend.name, conversation_id=conversation_id)
 

@@ -93,13 +93,20 @@ class TextStream:
 
 @dataclass(frozen=True, slots=True)
 class Generated:
+    """What one generation produced, with perf_counter() timestamps of its phases."""
+
     text: str
     stop_reason: str  # eos, stop, length, context, cancelled
     n_tokens: int
     reused_tokens: int  # prompt tokens found already in the KV cache
-    prefill_s: float
-    first_token_s: float  # from the start of prefill to the first sampled token
-    decode_s: float  # from the first sampled token to the last
+    started: float
+    prefilled: float  # prompt evaluated
+    first: float  # first token sampled
+    last: float  # last counted token sampled
+
+    @property
+    def decode_tok_s(self) -> float:
+        return (self.n_tokens - 1) / (self.last - self.first) if self.n_tokens > 1 and self.last > self.first else 0.0
 
 
 def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationSettings,
@@ -108,22 +115,22 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
     cancelled = is_cancelled or (lambda: False)
     start = time.perf_counter()
     reused = session.prepare(prompt, cancelled)
-    prefill_s = time.perf_counter() - start
+    prefilled = time.perf_counter()
     sampler = build_sampler(session, settings.sampling)
     stream = TextStream(settings.stop)
     emit = on_text or (lambda _t: None)
-    n, first, reason = 0, 0.0, "length"
+    n, first, last, reason = 0, 0.0, 0.0, "length"
     try:
         while n < settings.max_tokens:
             if cancelled():
                 reason = "cancelled"
                 break
             token = session.sample(sampler)
-            if n == 0:
-                first = time.perf_counter()
             if session.is_eog(token):
                 reason = "eos"
                 break
+            last = time.perf_counter()
+            first = first or last
             n += 1
             text = stream.push(session.piece(token))
             if text:
@@ -143,4 +150,4 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
     if tail:
         emit(tail)
     end = time.perf_counter()
-    return Generated(stream.text, reason, n, reused, prefill_s, (first or end) - start, end - (first or end))
+    return Generated(stream.text, reason, n, reused, start, prefilled, first or end, last or end)

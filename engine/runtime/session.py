@@ -47,6 +47,9 @@ def _model_params(settings: LoadSettings, callback) -> llama_cpp.llama_model_par
     return params
 
 
+FLASH_ATTN = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO  # llama.cpp enables it where the backend supports the model
+
+
 def _context_params(settings: LoadSettings, n_ctx: int) -> llama_cpp.llama_context_params:
     params = llama_cpp.llama_context_default_params()
     threads = settings.n_threads or backend.default_threads()
@@ -56,6 +59,7 @@ def _context_params(settings: LoadSettings, n_ctx: int) -> llama_cpp.llama_conte
     # A full-size sliding-window cache lets a turn rewind into the window (Gemma 3: 512 tokens);
     # with a pruned one, rewinding would silently attend to evicted cells.
     params.swa_full = True
+    params.flash_attn_type = FLASH_ATTN
     return params
 
 

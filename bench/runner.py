@@ -1,0 +1,82 @@
+"""`ponder bench`: every figure next to a baseline measured in the same run, as a ratio.
+
+Contract (later benchmarks add entries): with --json, one object
+{"machine": {...}, "results": [{"name", "unit", "value", "baseline", "ratio", "goal", "met"}]}.
+`goal` is a string such as ">=0.97" that applies to `ratio`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from typing import Callable
+
+from engine import PonderError, detect_backend
+from engine.runtime.backend import default_threads
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    name: str
+    unit: str
+    value: float
+    baseline: float
+    goal: str  # applies to ratio = value / baseline
+
+    @property
+    def ratio(self) -> float:
+        return round(self.value / self.baseline, 3) if self.baseline else 0.0
+
+    @property
+    def met(self) -> bool:
+        op, target = self.goal[:2], float(self.goal[2:])
+        return self.ratio >= target if op == ">=" else self.ratio <= target
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio, "met": self.met}
+
+
+def machine() -> dict:
+    backend = detect_backend()
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "threads": default_threads(), "backend": backend.name,
+            "devices": list(backend.devices), "python": platform.python_version(),
+            "llama_cpp_python": metadata.version("llama-cpp-python"), "os": platform.platform()}
+
+
+def _registry() -> dict[str, Callable[[], list[Result]]]:
+    from bench import core
+
+    return {"decode": core.bench_decode, "prefill": core.bench_prefill, "turn2_ttft": core.bench_turn2_ttft}
+
+
+def run_benchmarks(only: list[str] | None = None, as_json: bool = False) -> int:
+    benches = _registry()
+    unknown = [n for n in (only or []) if n not in benches]
+    if unknown:
+        raise PonderError(f"Unknown benchmark {', '.join(unknown)}; choose from: {', '.join(benches)}.")
+    results: list[Result] = []
+    info = machine()
+    if not as_json:
+        print(f"machine: {info['cpu']}, {info['threads']} threads, backend {info['backend']}, "
+              f"llama-cpp-python {info['llama_cpp_python']}", flush=True)
+    for name, bench in benches.items():
+        if only and name not in only:
+            continue
+        print(f"running {name}…", file=sys.stderr, flush=True)
+        for r in bench():
+            results.append(r)
+            if not as_json:
+                print(f"{r.name:14} {r.value:10.3f} {r.unit:7} baseline {r.baseline:10.3f}  ratio {r.ratio:6.3f}  "
+                      f"goal {r.goal:7} {'met' if r.met else 'NOT MET'}", flush=True)
+    if as_json:
+        print(json.dumps({"machine": info, "results": [r.as_dict() for r in results]}, indent=2))
+    return 0
