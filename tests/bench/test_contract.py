@@ -1,0 +1,27 @@
+"""`ponder bench --json` keeps its contract (the figures themselves are for people, not assertions)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_bench_json_contract(default_model, ponder_home):
+    env = dict(os.environ, PONDER_HOME=str(ponder_home))
+    out = subprocess.run([sys.executable, "-m", "app.main", "bench", "--only", "turn2_ttft", "--json"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert {"cpu", "threads", "backend", "llama_cpp_python"} <= set(report["machine"])
+    (result,) = report["results"]
+    assert set(result) == {"name", "unit", "value", "baseline", "ratio", "goal", "met"}
+    assert result["name"] == "turn2_ttft" and result["value"] > 0 and result["baseline"] > 0
+    assert result["goal"] == "<=1.2" and isinstance(result["met"], bool)
+
+
+def test_unknown_benchmark_is_a_clear_error(ponder_home):
+    env = dict(os.environ, PONDER_HOME=str(ponder_home))
+    out = subprocess.run([sys.executable, "-m", "app.main", "bench", "--only", "nope"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Unknown benchmark nope" in out.stderr
