@@ -235,13 +235,20 @@ def cmd_bench(args) -> int:
 COMMANDS = {"ask": cmd_ask, "chat": cmd_chat, "models": cmd_models, "selftest": cmd_selftest, "bench": cmd_bench}
 
 
+def _default_to_chat(argv: list[str]) -> list[str]:
+    """`ponder [-v] [chat options]` with no command means `ponder [-v] chat [chat options]`."""
+    globals_ = [a for a in argv if a in ("-v", "--verbose")]
+    rest = [a for a in argv if a not in ("-v", "--verbose")]
+    if rest and (rest[0] in COMMANDS or rest[0] in ("-h", "--help")):
+        return argv
+    return [*globals_, "chat", *rest]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_default_to_chat(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.command is None:
-        args = parser.parse_args(["chat", *(argv or [])])
     try:
         return COMMANDS[args.command](args)
     except Cancelled as e:

@@ -159,6 +159,10 @@ class _AnswerRecorder:
         self.saved_at = 0.0
 
     def on_text(self, text: str) -> None:
+        if not self.text:
+            text = text.lstrip()  # base models answer " Paris": the space belongs to the prompt's "Answer:"
+            if not text:
+                return
         self.text += text
         if self.on_event is not None:
             self.on_event(Token(text, "answer"))

@@ -64,3 +64,11 @@ def test_selftest_passes(default_model, ponder_home):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["ok"] and report["backend"] == "CPU" and report["answer"]
+
+
+def test_no_command_is_a_terminal_chat(default_model, ponder_home):
+    env = dict(os.environ, PONDER_HOME=str(ponder_home))
+    out = subprocess.run([sys.executable, "-m", "app.main", "--temperature", "0", "--max-tokens", "8"], env=env,
+                         input="What is the capital of France?\n", capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "> Paris." in out.stdout
