@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from engine.budget.driver import PromptParts, ThinkingRequest, ThinkingRun, prompt_parts
+from engine.budget.formats import ThinkingSupport, thinking_support
 from engine.chat.history import History
 from engine.chat.prompt import PackedPrompt, answer_reserve, pack_prompt
-from engine.chat.templates import resolve_format
+from engine.chat.recorder import AnswerRecorder
+from engine.chat.templates import Message, render_template, resolve_format
 from engine.errors import Cancelled
-from engine.events import Answer, Progress, Timings, Token, Usage
+from engine.events import Answer, Progress, ThinkingReport, Timings, Usage
 from engine.models.inspect import ModelInfo
 from engine.models.registry import Registry
 from engine.paths import data_dir
@@ -21,16 +24,16 @@ from engine.runtime.session import CancelFn, LoadSettings, ModelSession
 
 log = logging.getLogger(__name__)
 EventFn = Callable[[object], None]
-SAVE_EVERY_S = 0.5  # how often a streaming answer is written to history: at most this much is lost in a crash
 
 
 @dataclass(frozen=True, slots=True)
 class AskOptions:
-    max_tokens: int = 512
+    max_tokens: int = 512  # answer tokens; thinking has its own budget
     sampling: SamplingSettings = SamplingSettings()
     system_prompt: str = ""
     prompt_format: str | None = None  # None: the model's setting in the registry (auto by default)
     template_kwargs: tuple[tuple[str, object], ...] = ()
+    thinking: ThinkingRequest | None = None  # None: Auto for models that think natively, off otherwise
 
 
 class Engine:
@@ -41,6 +44,7 @@ class Engine:
         self._history = history
         self.session: ModelSession | None = None
         self.model_path: Path | None = None
+        self._support: dict[str, ThinkingSupport] = {}
 
     @property
     def history(self) -> History:
@@ -71,9 +75,16 @@ class Engine:
         if self.session is not None:
             self.session.close()
             self.session = None
+        self._support.clear()
+
+    def _require_session(self) -> ModelSession:
+        if self.session is None:
+            self.load()
+        assert self.session is not None
+        return self.session
 
     def conversation_turns(self, conversation_id: int) -> list[tuple[str, str]]:
-        """The (question, answer) pairs of a conversation, oldest first."""
+        """The (question, answer) pairs of a conversation, oldest first (reasoning is not replayed)."""
         turns, pending = [], None
         for m in self.history.messages(conversation_id):
             if m.role == "user":
@@ -83,24 +94,51 @@ class Engine:
                 pending = None
         return turns
 
-    def prepare_prompt(self, question: str, turns: list[tuple[str, str]], options: AskOptions) -> PackedPrompt:
+    # -- thinking -------------------------------------------------------------------------------
+    def _prompt_format(self, options: AskOptions) -> str:
+        session = self._require_session()
+        return resolve_format(options.prompt_format or self.registry.format_for(self.model_path),
+                              session.info.has_template)
+
+    def thinking_support(self, prompt_format: str) -> ThinkingSupport:
+        """How the loaded model thinks in `prompt_format` (detected once per model and format)."""
+        if prompt_format not in self._support:
+            s = self._require_session()
+            probe = lambda **kw: render_template(s.info.chat_template, [Message("user", "x")], bos_token=s.bos_text,
+                                                 eos_token=s.eos_text, **kw)
+            self._support[prompt_format] = thinking_support(s.info.chat_template, prompt_format, probe)
+        return self._support[prompt_format]
+
+    def thinking_request(self, options: AskOptions, support: ThinkingSupport) -> ThinkingRequest:
+        if options.thinking is not None:
+            return options.thinking
+        return ThinkingRequest(budget=None) if support.format.native else ThinkingRequest(budget=0)
+
+    def prepare_prompt(self, question: str, turns: list[tuple[str, str]], options: AskOptions,
+                       parts: PromptParts | None = None) -> PackedPrompt:
         """The exact tokens the model will see for `question` after `turns`."""
         session = self._require_session()
-        requested = options.prompt_format or self.registry.format_for(self.model_path)
-        fmt = resolve_format(requested, session.info.has_template)
+        fmt = self._prompt_format(options)
+        if parts is None:
+            support = self.thinking_support(fmt)
+            parts = prompt_parts(support, self.thinking_request(options, support))
+        system = "\n\n".join(p for p in (options.system_prompt, parts.system_extra) if p)
         return pack_prompt(
-            fmt=fmt, system=options.system_prompt, turns=turns, question=question,
+            fmt=fmt, system=system, turns=turns, question=question,
             tokenize=lambda text, bos: session.tokenize(text, add_bos=bos and session.adds_bos),
             n_ctx=session.n_ctx, reserve=answer_reserve(options.max_tokens, session.n_ctx),
             template=session.info.chat_template, bos_token=session.bos_text, eos_token=session.eos_text,
-            template_kwargs=dict(options.template_kwargs))
+            template_kwargs={**parts.template_kwargs, **dict(options.template_kwargs)},
+            thinking=parts.thinking, suffix=parts.suffix)
 
-    def _require_session(self) -> ModelSession:
-        if self.session is None:
-            self.load()
-        assert self.session is not None
-        return self.session
+    def _banned_in_answer(self, support: ThinkingSupport) -> tuple[int, ...]:
+        """A native span's opener may not start a second span inside the answer (single-token openers only)."""
+        if not support.format.native:
+            return ()
+        tokens = self._require_session().tokenize(support.format.start)
+        return tuple(tokens) if len(tokens) == 1 else ()
 
+    # -- answering ------------------------------------------------------------------------------
     def ask(self, question: str, *, conversation_id: int | None = None, options: AskOptions = AskOptions(),
             on_event: EventFn | None = None, is_cancelled: CancelFn | None = None) -> Answer:
         """Answer `question`, continuing `conversation_id` (a new conversation when None); stream Token events."""
@@ -114,69 +152,43 @@ class Engine:
             conversation_id = history.create_conversation(question[:60])
         else:
             history.conversation(conversation_id)  # HistoryError when it does not exist
-        turns = self.conversation_turns(conversation_id)
-        packed = self.prepare_prompt(question, turns, options)
+        support = self.thinking_support(self._prompt_format(options))
+        request = self.thinking_request(options, support)
+        parts = prompt_parts(support, request)
+        packed = self.prepare_prompt(question, self.conversation_turns(conversation_id), options, parts)
         history.add_message(conversation_id, "user", question)
-        recorder = _AnswerRecorder(history, conversation_id, on_event)
-        settings = GenerationSettings(options.max_tokens, packed.stop, options.sampling)
+        recorder = AnswerRecorder(history, conversation_id, on_event)
+        run = None
+        if parts.thinking:
+            room = session.n_ctx - len(packed.tokens) - answer_reserve(options.max_tokens, session.n_ctx)
+            run = ThinkingRun(session, support, request, question, options.sampling, room, recorder.on_thinking)
+        settings = GenerationSettings(options.max_tokens, packed.stop, options.sampling,
+                                      self._banned_in_answer(support) if run else ())
         try:
-            generated = generate(session, packed.tokens, settings, recorder.on_text, is_cancelled)
+            generated = generate(session, packed.tokens, settings, recorder.on_text, is_cancelled, run)
         except Exception as e:
             recorder.finish("cancelled" if isinstance(e, Cancelled) else "error", {"error": str(e)})
             raise
-        answer = self._answer(generated, packed, conversation_id, started)
+        report = run.report(generated.last) if run else ThinkingReport(support.format.name, 0, 0, "off")
+        answer = self._answer(generated, packed, conversation_id, started, recorder.reasoning.strip(), report,
+                              run.first_sampled if run else 0.0)
         recorder.finish("cancelled" if generated.stop_reason == "cancelled" else "complete",
-                        {"usage": _asdict(answer.usage), "timings": _asdict(answer.timings),
+                        {"usage": asdict(answer.usage), "timings": asdict(answer.timings), "thinking": asdict(report),
                          "stop_reason": answer.stop_reason, "model": answer.model}, answer.text)
         return answer
 
-    def _answer(self, g: Generated, packed: PackedPrompt, conversation_id: int, started: float) -> Answer:
+    def _answer(self, g: Generated, packed: PackedPrompt, conversation_id: int, started: float, reasoning: str,
+                report: ThinkingReport, first_thinking: float) -> Answer:
         session = self._require_session()
         evaluated = len(packed.tokens) - g.reused_tokens
         usage = Usage(prompt_tokens=len(packed.tokens), reused_tokens=g.reused_tokens, evaluated_tokens=evaluated,
-                      answer_tokens=g.n_tokens, dropped_turns=packed.dropped_turns)
+                      thinking_tokens=report.used, answer_tokens=g.n_tokens, dropped_turns=packed.dropped_turns)
         prefill_s = g.prefilled - g.started
         timings = Timings(
-            load_s=round(session.load_s, 3), ttft_s=round(g.first - started, 4),
+            load_s=round(session.load_s, 3), ttft_s=round((first_thinking or g.first) - started, 4),
             prefill_tok_s=round(evaluated / prefill_s, 1) if prefill_s > 0 else 0.0,
             decode_tok_s=round(g.decode_tok_s, 1))
         return Answer(text=g.text.strip(), stop_reason=g.stop_reason, usage=usage, timings=timings,
-                      model=session.info.name, backend=self.backend.name, conversation_id=conversation_id)
-
-
-def _asdict(obj) -> dict:
-    return {name: getattr(obj, name) for name in obj.__slots__}
-
-
-class _AnswerRecorder:
-    """Streams tokens out and into history: the answer row appears with its first text and is saved
-    every SAVE_EVERY_S, so a crash loses at most that much of it."""
-
-    def __init__(self, history: History, conversation_id: int, on_event: EventFn | None) -> None:
-        self.history, self.conversation_id, self.on_event = history, conversation_id, on_event
-        self.text = ""
-        self.message_id: int | None = None
-        self.saved_at = 0.0
-
-    def on_text(self, text: str) -> None:
-        if not self.text:
-            text = text.lstrip()  # base models answer " Paris": the space belongs to the prompt's "Answer:"
-            if not text:
-                return
-        self.text += text
-        if self.on_event is not None:
-            self.on_event(Token(text, "answer"))
-        now = time.monotonic()
-        if self.message_id is None:
-            self.message_id = self.history.add_message(self.conversation_id, "assistant", self.text, state="streaming")
-            self.saved_at = now
-        elif now - self.saved_at >= SAVE_EVERY_S:
-            self.history.update_message(self.message_id, content=self.text)
-            self.saved_at = now
-
-    def finish(self, state: str, meta: dict, final_text: str | None = None) -> None:
-        text = self.text.strip() if final_text is None else final_text
-        if self.message_id is None:
-            self.message_id = self.history.add_message(self.conversation_id, "assistant", text, state=state, meta=meta)
-        else:
-            self.history.update_message(self.message_id, content=text, state=state, meta=meta)
+                      reasoning=reasoning, model=session.info.name, backend=self.backend.name,
+                      budget=report.budget,
+                      conversation_id=conversation_id, thinking=report)

@@ -40,6 +40,28 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class ThinkingReport:
+    """How an answer's thinking went. closed_by: model, budget (forced), early (Auto), off."""
+
+    format: str
+    budget: int
+    used: int
+    closed_by: str
+    auto: bool = False
+    auto_reason: str = ""
+    extensions: int = 0
+    probes: int = 0
+    probe_tokens: int = 0  # tokens evaluated by Auto's probes, rollbacks included
+    close_tokens: int = 0  # tokens injected to close the span
+    thinking_s: float = 0.0
+    answer_s: float = 0.0
+
+    @property
+    def forced_close(self) -> bool:
+        return self.closed_by in ("budget", "early")
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """A finished (or stopped) answer. `stop_reason`: eos, stop, length, cancelled."""
 
@@ -53,6 +75,7 @@ class Answer:
     budget: int | None = None
     sources: tuple = field(default_factory=tuple)
     conversation_id: int | None = None
+    thinking: ThinkingReport | None = None
 
 
 @dataclass(frozen=True, slots=True)

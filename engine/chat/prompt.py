@@ -26,7 +26,7 @@ def answer_reserve(max_tokens: int, n_ctx: int) -> int:
 
 def pack_prompt(*, fmt: str, system: str, turns: list[tuple[str, str]], question: str, tokenize: Tokenize,
                 n_ctx: int, reserve: int, template: str = "", bos_token: str = "", eos_token: str = "",
-                template_kwargs: dict | None = None) -> PackedPrompt:
+                template_kwargs: dict | None = None, thinking: bool = False, suffix: str = "") -> PackedPrompt:
     """Render and tokenize, dropping whole (question, answer) turns from the oldest until it fits."""
 
     def build(drop: int) -> tuple[list[int], Rendered]:
@@ -35,7 +35,7 @@ def pack_prompt(*, fmt: str, system: str, turns: list[tuple[str, str]], question
             messages += [Message("user", user), Message("assistant", assistant)]
         messages.append(Message("user", question))
         rendered = render(fmt, messages, template=template, bos_token=bos_token, eos_token=eos_token,
-                          **(template_kwargs or {}))
+                          thinking=thinking, suffix=suffix, **(template_kwargs or {}))
         return tokenize(rendered.text, rendered.add_bos), rendered
 
     limit = n_ctx - reserve

@@ -29,9 +29,11 @@ class Rendered:
     add_bos: bool  # whether the tokenizer should add BOS (False when the text already starts with it)
 
 
-FEW_SHOT = (
-    ("What is the capital of Italy?", "Rome."),
-    ("How many legs does a spider have?", "Eight."),
+FEW_SHOT = (  # (question, reasoning, answer): the reasoning is shown only when the span is on
+    ("What is the capital of Italy?", "Italy is a country in southern Europe, and its capital city is Rome.",
+     "Rome."),
+    ("How many legs does a spider have?",
+     "Spiders are arachnids, and arachnids have four pairs of legs, so 4 x 2 = 8.", "Eight."),
 )
 
 # Formats a user can pick per model when a template is missing or wrong.
@@ -78,20 +80,21 @@ def render_template(template: str, messages: list[Message], *, bos_token: str = 
                          detail=str(e)) from None
 
 
-def render_completion(messages: list[Message]) -> str:
-    """A few-shot Question/Answer prompt for base models."""
+def render_completion(messages: list[Message], thinking: bool = False) -> str:
+    """A few-shot Question/Answer prompt for base models; with `thinking`, the examples reason on a
+    "Reasoning:" line first and the prompt ends opening one (the scaffold's thinking span)."""
     parts = [m.content.strip() + "\n\n" for m in messages if m.role == "system" and m.content.strip()]
-    turns = [(q, a) for q, a in FEW_SHOT]
+    for q, r, a in FEW_SHOT:
+        parts.append(f"Question: {q}\nReasoning: {r}\nAnswer: {a}\n\n" if thinking else f"Question: {q}\nAnswer: {a}\n\n")
     pending = None
     for m in messages:
         if m.role == "user":
             pending = m.content.strip()
         elif m.role == "assistant" and pending is not None:
-            turns.append((pending, m.content.strip()))
+            parts.append(f"Question: {pending}\nAnswer: {m.content.strip()}\n\n")
             pending = None
-    parts += [f"Question: {q}\nAnswer: {a}\n\n" for q, a in turns]
     if pending is not None:
-        parts.append(f"Question: {pending}\nAnswer:")
+        parts.append(f"Question: {pending}\nReasoning:" if thinking else f"Question: {pending}\nAnswer:")
     return "".join(parts)
 
 
@@ -106,11 +109,11 @@ def resolve_format(requested: str, has_template: bool) -> str:
 
 
 def render(fmt: str, messages: list[Message], *, template: str, bos_token: str, eos_token: str,
-           **kwargs) -> Rendered:
-    """Render `messages` in format `fmt` (already resolved) for generation."""
+           thinking: bool = False, suffix: str = "", **kwargs) -> Rendered:
+    """Render `messages` in format `fmt` (already resolved) for generation; `suffix` ends the prompt."""
     if fmt == "completion":
-        return Rendered(render_completion(messages), ("\nQuestion:",), add_bos=True)
+        return Rendered(render_completion(messages, thinking) + suffix, ("\nQuestion:",), add_bos=True)
     source = template if fmt == "template" else NAMED_TEMPLATES[fmt]
-    text = render_template(source, messages, bos_token=bos_token, eos_token=eos_token, **kwargs)
+    text = render_template(source, messages, bos_token=bos_token, eos_token=eos_token, **kwargs) + suffix
     starts_with_bos = bool(bos_token) and text.startswith(bos_token)
     return Rendered(text, (), add_bos=not starts_with_bos)

@@ -28,14 +28,17 @@ class SamplingSettings:
 
 @dataclass(frozen=True, slots=True)
 class GenerationSettings:
-    max_tokens: int = 512
+    max_tokens: int = 512  # answer tokens; thinking is limited by its budget
     stop: tuple[str, ...] = ()
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    banned: tuple[int, ...] = ()  # tokens the answer may not contain (e.g. a thinking span's opener)
 
 
-def build_sampler(session: ModelSession, s: SamplingSettings) -> internals.LlamaSampler:
+def build_sampler(session: ModelSession, s: SamplingSettings, banned: Sequence[int] = ()) -> internals.LlamaSampler:
     """One sampler chain per answer (llama-cpp-python's sample() would rebuild and re-seed it per token)."""
     sampler = session.new_sampler()
+    if banned:
+        sampler.add_logit_bias(session.n_vocab, {t: float("-inf") for t in banned})
     if s.repeat_penalty != 1.0:
         sampler.add_penalties(session.n_vocab, s.repeat_last_n, s.repeat_penalty, 0.0, 0.0)
     if s.temperature <= 0:
@@ -110,13 +113,17 @@ class Generated:
 
 
 def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationSettings,
-             on_text: Callable[[str], None] | None = None, is_cancelled: CancelFn | None = None) -> Generated:
-    """Evaluate `prompt` (reusing the cached prefix) and sample until a stop; stream text to on_text."""
+             on_text: Callable[[str], None] | None = None, is_cancelled: CancelFn | None = None,
+             before_answer: Callable[[CancelFn], None] | None = None) -> Generated:
+    """Evaluate `prompt` (reusing the cached prefix) and sample until a stop; stream text to on_text.
+    `before_answer` runs between the prompt and the answer (the thinking span lives there)."""
     cancelled = is_cancelled or (lambda: False)
     start = time.perf_counter()
     reused = session.prepare(prompt, cancelled)
     prefilled = time.perf_counter()
-    sampler = build_sampler(session, settings.sampling)
+    if before_answer is not None:
+        before_answer(cancelled)
+    sampler = build_sampler(session, settings.sampling, settings.banned)
     stream = TextStream(settings.stop)
     emit = on_text or (lambda _t: None)
     n, first, last, reason = 0, 0.0, 0.0, "length"

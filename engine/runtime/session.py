@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import llama_cpp
+import numpy as np
 import psutil
 from llama_cpp import _internals as internals
 
@@ -84,6 +85,13 @@ def _load_failure(info: ModelInfo, cancelled: bool) -> Exception:
             "llama.cpp does not support; update Ponder or choose another model.", detail)
     reason = errors[-1].split("error loading model:")[-1].strip() if errors else "llama.cpp gave no reason"
     return ModelError(f"{Path(info.path).name} could not be loaded: {reason}.", detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    text: str  # what the model would say next
+    entropy: float  # of the first token's distribution, in nats
+    cost: int  # tokens evaluated, rollback included
 
 
 class ModelSession:
@@ -227,12 +235,39 @@ class ModelSession:
         """Sample the next token from the logits of the last evaluated token."""
         return sampler.sample(self._ctx, -1)
 
-    def logits(self):
+    def logits(self) -> np.ndarray:
         """The last evaluated token's logits as a numpy view (valid until the next evaluate)."""
-        import numpy as np
-
         ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(llama_cpp.llama_vocab_n_tokens(self.vocab),))
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def probe(self, text: str, n_decode: int) -> Probe:
+        """Ask "what comes after `text`?" without changing the conversation: evaluate `text`, decode up to
+        n_decode tokens greedily, then take it all back out of the KV cache.
+
+        Rollback removes the probe's cells and replays the last real token to restore its logits (the
+        same trick llama-cpp-python's generate() uses); the cells before it are never touched. Rewinding
+        into a sliding window is safe because contexts are created with swa_full."""
+        n0 = len(self.tokens)
+        last = self.tokens[-1]
+        injected = self.tokenize(text)
+        self.evaluate(injected)
+        logits = self.logits().astype(np.float64)
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        entropy = float(-(p[p > 0] * np.log(p[p > 0])).sum())
+        out, cost = b"", len(injected)
+        for i in range(n_decode):
+            token = int(np.argmax(self.logits()))
+            if self.is_eog(token):
+                break
+            out += self.piece(token)
+            if i + 1 < n_decode:
+                self.evaluate([token])
+                cost += 1
+        if not self.rewind(n0 - 1):
+            raise GenerationError("Could not roll back a probe: this model's memory cannot be rewound.")
+        self.evaluate([last])
+        return Probe(out.decode("utf-8", errors="replace"), entropy, cost + 1)
 
     def new_sampler(self) -> internals.LlamaSampler:
         return internals.LlamaSampler()

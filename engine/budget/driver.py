@@ -1,0 +1,136 @@
+"""Running a thinking span on a real model: the prompt that opens (or skips) it, and the token loop inside it."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from engine.budget.auto import EarlyExit, choose_budget
+from engine.budget.controller import Phase, ThinkingController
+from engine.budget.formats import SCAFFOLD_INSTRUCTION, SCAFFOLD_TAGS, ThinkingSupport
+from engine.events import ThinkingReport
+from engine.runtime.loop import SamplingSettings, build_sampler
+from engine.runtime.session import CancelFn, ModelSession
+
+AUTO_CEILING = 2048  # Auto never buys more than this
+CLOSE_MARGIN = 32  # context kept free for the injected close and "Wait" extensions
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingRequest:
+    """budget None: Auto. min_think: close the span no earlier than this (s1 "Wait", max_extensions times)."""
+
+    budget: int | None = 0
+    min_think: int = 0
+    max_extensions: int = 2
+
+    @property
+    def auto(self) -> bool:
+        return self.budget is None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptParts:
+    """How the prompt changes when thinking is on or off."""
+
+    thinking: bool
+    template_kwargs: dict = field(default_factory=dict)
+    suffix: str = ""  # appended to the rendered prompt (opens or pre-closes the span)
+    system_extra: str = ""  # appended to the system prompt (scaffolds that ask a chat model to think)
+
+
+def prompt_parts(support: ThinkingSupport, request: ThinkingRequest) -> PromptParts:
+    fmt = support.format
+    on = request.auto or (request.budget or 0) > 0
+    if fmt.name == "scaffold":  # the completion prompt itself opens the Reasoning line
+        return PromptParts(on)
+    if fmt is SCAFFOLD_TAGS:
+        return PromptParts(True, suffix=fmt.start, system_extra=SCAFFOLD_INSTRUCTION) if on else PromptParts(False)
+    opener = "" if support.opens_in_prompt else fmt.start
+    if on:
+        return PromptParts(True, support.template_kwargs_on, opener + "\n" if opener else "")
+    if support.has_switch:  # the template's own off switch (Qwen3: enable_thinking=False)
+        return PromptParts(False, support.template_kwargs_off)
+    return PromptParts(False, suffix=opener + "\n\n" + fmt.end + "\n\n")  # an empty span
+
+
+class ThinkingRun:
+    """The span between the prompt and the answer, run as `generate(before_answer=...)`."""
+
+    def __init__(self, session: ModelSession, support: ThinkingSupport, request: ThinkingRequest,
+                 question: str, sampling: SamplingSettings, room: int,
+                 on_thinking: Callable[[str], None] | None = None) -> None:
+        self.session, self.support, self.request = session, support, request
+        self.question, self.sampling, self.room = question, sampling, room
+        self.on_thinking = on_thinking or (lambda _t: None)
+        self.controller: ThinkingController | None = None
+        self.auto_reason = ""
+        self.early: EarlyExit | None = None
+        self.close_tokens = 0
+        self.thinking_s = 0.0
+        self.finished_at = 0.0
+        self.first_sampled = 0.0  # perf_counter() of the first thinking token
+
+    def __call__(self, cancelled: CancelFn) -> None:
+        start = time.perf_counter()
+        fmt = self.support.format
+        ceiling = max(0, self.room - CLOSE_MARGIN)
+        if self.request.auto:
+            zero_thought = self.session.probe(fmt.close, 0)
+            choice = choose_budget(self.question, zero_thought.entropy, min(ceiling, AUTO_CEILING))
+            budget, self.auto_reason = choice.budget, choice.reason
+            self.early = EarlyExit(fmt.close, cost=zero_thought.cost)
+        else:
+            budget = min(self.request.budget or 0, ceiling)
+        self.controller = ThinkingController(fmt, budget, self.request.min_think, self.request.max_extensions)
+        if budget > 0:
+            self._think(cancelled)
+        else:  # the prompt opened the span, and there is nothing to spend in it: close it at once
+            self.close_tokens += self._inject(fmt.close)
+        self.finished_at = time.perf_counter()
+        self.thinking_s = self.finished_at - start
+
+    def _inject(self, text: str) -> int:
+        tokens = self.session.tokenize(text)
+        self.session.evaluate(tokens)
+        return len(tokens)
+
+    def _think(self, cancelled: CancelFn) -> None:
+        c, session = self.controller, self.session
+        sampler = build_sampler(session, self.sampling)
+        try:
+            while c.phase is Phase.THINKING and not cancelled():
+                if self.early is not None and self.early.due(c.used):
+                    self.early.probe(session)
+                    if self.early.settled:
+                        c.request_early_stop()
+                close = c.before_sample()
+                if close:
+                    self.close_tokens += self._inject(close)
+                    break
+                token = session.sample(sampler)
+                self.first_sampled = self.first_sampled or time.perf_counter()
+                step = c.observe(session.piece(token), session.is_eog(token))
+                if step.retract:
+                    session.rewind(len(session.tokens) - step.retract)
+                if step.inject:
+                    injected = self._inject(step.inject)
+                    if c.phase is Phase.ANSWER:
+                        self.close_tokens += injected
+                elif step.evaluate:
+                    session.evaluate([token])
+                if step.shown:
+                    self.on_thinking(step.shown)
+        finally:
+            sampler.close()
+
+    def report(self, answer_end: float) -> ThinkingReport:
+        c = self.controller
+        early = self.early
+        return ThinkingReport(
+            format=self.support.format.name, budget=c.budget if c else 0, used=c.used if c else 0,
+            closed_by=(c.closed_by or "cancelled") if c else "off", auto=self.request.auto,
+            auto_reason=self.auto_reason, extensions=c.extensions if c else 0,
+            probes=max(0, len(early.answers)) if early else 0, probe_tokens=early.cost if early else 0,
+            close_tokens=self.close_tokens, thinking_s=round(self.thinking_s, 3),
+            answer_s=round(max(0.0, answer_end - self.finished_at), 3))

@@ -1,0 +1,134 @@
+"""The controller's state machine, driven by scripted token streams (no model)."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from engine.budget.controller import Phase, ThinkingController
+from engine.budget.formats import SCAFFOLD_COMPLETION, THINK_TAGS
+
+
+def run(controller: ThinkingController, pieces: list[str], eog_at: int | None = None) -> list:
+    """Feed pieces as a model would: check before each sample, stop at the answer. Returns (what, step)."""
+    log = []
+    for i, piece in enumerate(pieces):
+        close = controller.before_sample()
+        if close:
+            log.append(("close", close))
+            return log
+        step = controller.observe(piece.encode(), is_eog=(i == eog_at))
+        log.append((piece, step))
+        if controller.phase is Phase.ANSWER:
+            return log
+    close = controller.before_sample()
+    if close:
+        log.append(("close", close))
+    return log
+
+
+def test_budget_hit_exactly_at_n():
+    c = ThinkingController(THINK_TAGS, budget=5)
+    log = run(c, ["a"] * 20)
+    assert c.used == 5 and c.phase is Phase.ANSWER and c.closed_by == "budget" and c.forced_close
+    assert log[-1] == ("close", THINK_TAGS.close)
+    assert all(step.evaluate for _, step in log[:-1])
+
+
+def test_natural_close_single_token():
+    c = ThinkingController(THINK_TAGS, budget=10)
+    log = run(c, ["x", " y", "</think>", "never"])
+    assert c.used == 2 and c.closed_by == "model" and not c.forced_close
+    assert log[-1][1].evaluate and not log[-1][1].inject  # the model's own close is kept as sampled
+    assert c.reasoning == "x y"
+
+
+def test_close_delimiter_split_across_tokens():
+    c = ThinkingController(THINK_TAGS, budget=10)
+    log = run(c, ["x", "</", "th", "ink", ">", "more"])
+    assert c.phase is Phase.ANSWER and c.closed_by == "model" and c.used == 1
+    assert [s.shown for _, s in log] == ["x", "", "", "", ""]  # the delimiter is never shown as reasoning
+    assert log[-1][1].evaluate
+
+
+def test_early_close_under_minimum_becomes_wait():
+    c = ThinkingController(THINK_TAGS, budget=50, min_think=4)
+    log = run(c, ["a", "b", "</", "think>", "c", "d", "e", "</think>"])
+    ext = log[3][1]
+    assert not ext.evaluate and ext.retract == 1 and ext.inject == THINK_TAGS.extension  # "</" taken back
+    assert c.extensions == 1 and c.closed_by == "model" and c.used == 5
+    assert c.reasoning == "ab" + THINK_TAGS.extension + "cde"
+
+
+def test_extensions_are_limited():
+    c = ThinkingController(THINK_TAGS, budget=50, min_think=40, max_extensions=2)
+    run(c, ["a", "</think>", "b", "</think>", "c", "</think>", "d"])
+    assert c.extensions == 2 and c.phase is Phase.ANSWER and c.used == 3
+
+
+def test_text_before_a_delimiter_in_the_same_token_is_kept():
+    c = ThinkingController(THINK_TAGS, budget=50, min_think=10)
+    log = run(c, ["so", " ok</think>"])
+    step = log[-1][1]
+    assert step.retract == 0 and step.inject == " ok" + THINK_TAGS.extension and not step.evaluate
+    assert c.reasoning == "so ok" + THINK_TAGS.extension
+
+
+def test_model_that_never_closes_is_closed_at_the_budget():
+    c = ThinkingController(THINK_TAGS, budget=64)
+    run(c, ["word "] * 1000)
+    assert c.used == 64 and c.closed_by == "budget"
+
+
+def test_end_of_generation_inside_the_span():
+    c = ThinkingController(THINK_TAGS, budget=50, min_think=3)
+    log = run(c, ["a", "EOG"], eog_at=1)
+    assert log[-1][1].inject == THINK_TAGS.extension and not log[-1][1].evaluate and c.used == 1
+    c2 = ThinkingController(THINK_TAGS, budget=50)
+    log2 = run(c2, ["a", "EOG"], eog_at=1)
+    assert log2[-1][1].inject == THINK_TAGS.close and c2.phase is Phase.ANSWER and c2.closed_by == "model"
+
+
+def test_scaffold_other_end_is_replaced_by_the_close():
+    c = ThinkingController(SCAFFOLD_COMPLETION, budget=50)
+    log = run(c, [" six", " legs", "\n", "Question", ":"])
+    step = log[-1][1]
+    assert step.retract == 2 and step.inject == "\nAnswer:" and not step.evaluate
+    assert c.used == 2 and c.reasoning == " six legs"
+
+
+def test_scaffold_natural_answer_line():
+    c = ThinkingController(SCAFFOLD_COMPLETION, budget=50)
+    run(c, [" 3 x 4 = 12.", "\nAnswer", ":"])
+    assert c.phase is Phase.ANSWER and c.closed_by == "model" and c.used == 1
+
+
+def test_budget_zero_skips_the_span():
+    c = ThinkingController(THINK_TAGS, budget=0)
+    assert c.phase is Phase.ANSWER and c.before_sample() == "" and c.closed_by == "off"
+
+
+def test_early_stop_request_closes_before_the_next_sample():
+    c = ThinkingController(THINK_TAGS, budget=100)
+    run(c, ["a"] * 3)
+    c.request_early_stop()
+    assert c.before_sample() == THINK_TAGS.close and c.closed_by == "early" and c.used == 3
+
+
+def test_negative_budget_is_rejected():
+    with pytest.raises(ValueError):
+        ThinkingController(THINK_TAGS, budget=-1)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_used_never_exceeds_budget_on_random_streams(seed):
+    rng = random.Random(seed)
+    vocab = ["a", " b", "</", "think", ">", "</think>", "\n", "Wait", "ok</think>", "é".encode()[:1].decode("latin1")]
+    budget = rng.randint(0, 300)
+    c = ThinkingController(THINK_TAGS, budget, min_think=rng.randint(0, budget), max_extensions=rng.randint(0, 3))
+    for _ in range(2000):
+        if c.before_sample() or c.phase is Phase.ANSWER:
+            break
+        c.observe(rng.choice(vocab).encode(), is_eog=rng.random() < 0.01)
+        assert 0 <= c.used <= budget
+    assert c.used <= budget and c.phase is Phase.ANSWER
