@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict
 
 from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Progress, Registry, SamplingSettings,
-                    Token, detect_backend)
+                    ThinkingRequest, Token, detect_backend)
 
 
 class CliError(Exception):
@@ -39,6 +39,23 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="fixed seed for repeatable answers")
     p.add_argument("--system", default="", help="system prompt")
     p.add_argument("--format", dest="prompt_format", help="prompt format: auto, template, completion, chatml, ...")
+    p.add_argument("--budget", type=_budget, default="default",
+                   help="thinking tokens: a number, off, or auto (default: auto for thinking models, else off)")
+    p.add_argument("--min-think", type=int, default=0, help="think at least this many tokens (s1-style 'Wait')")
+
+
+def _budget(text: str):
+    if text in ("off", "0"):
+        return 0
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of tokens, off or auto, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,8 +134,33 @@ def _load(engine: Engine, args) -> None:
 def _options(args) -> AskOptions:
     if args.temperature < 0:
         raise CliError(f"--temperature must be 0 or more, not {args.temperature}")
+    if args.min_think < 0:
+        raise CliError(f"--min-think must be 0 or more, not {args.min_think}")
+    thinking = None
+    if args.budget != "default" or args.min_think:
+        budget = None if args.budget == "default" else args.budget
+        thinking = ThinkingRequest(budget, min_think=args.min_think)
     return AskOptions(max_tokens=args.max_tokens, system_prompt=args.system, prompt_format=args.prompt_format,
-                      sampling=SamplingSettings(temperature=args.temperature, seed=args.seed))
+                      sampling=SamplingSettings(temperature=args.temperature, seed=args.seed), thinking=thinking)
+
+
+def _printer(show_answer: bool):
+    """Answer text to stdout; reasoning to stderr, dimmed on a terminal, so stdout stays the answer."""
+    dim, reset = ("\033[2m", "\033[0m") if sys.stderr.isatty() else ("", "")
+    state = {"thinking": False}
+
+    def on_event(event) -> None:
+        if not isinstance(event, Token):
+            return
+        if event.kind == "thinking":
+            state["thinking"] = True
+            print(f"{dim}{event.text}{reset}", end="", file=sys.stderr, flush=True)
+        elif show_answer:
+            if state["thinking"]:
+                state["thinking"] = False
+                print(file=sys.stderr, flush=True)
+            print(event.text, end="", flush=True)
+    return on_event
 
 
 def answer_json(answer) -> dict:
@@ -129,21 +171,18 @@ def answer_json(answer) -> dict:
         "budget": answer.budget, "sources": list(answer.sources), "model": answer.model,
         "backend": answer.backend, "timings": asdict(answer.timings), "usage": asdict(answer.usage),
         "stop_reason": answer.stop_reason, "conversation_id": answer.conversation_id,
+        "thinking": asdict(answer.thinking) if answer.thinking else None,
     }
 
 
 def cmd_ask(args) -> int:
+    options = _options(args)
     engine = Engine()
     _load(engine, args)
-    stream = not args.json
-
-    def on_event(event) -> None:
-        if stream and isinstance(event, Token):
-            print(event.text, end="", flush=True)
-
     with Interrupt() as cancelled:
-        answer = engine.ask(args.question, conversation_id=args.conversation, options=_options(args),
-                            on_event=on_event, is_cancelled=cancelled)
+        answer = engine.ask(args.question, conversation_id=args.conversation, options=options,
+                            on_event=_printer(show_answer=not args.json) if not args.json else None,
+                            is_cancelled=cancelled)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False))
     else:
@@ -152,10 +191,10 @@ def cmd_ask(args) -> int:
 
 
 def cmd_chat(args) -> int:
+    options = _options(args)
     engine = Engine()
     _load(engine, args)
     conversation = args.conversation
-    options = _options(args)
     print(f"{engine.model_info.name} on {engine.backend.name}. Ctrl-C stops an answer, Ctrl-D ends.",
           file=sys.stderr)
     while True:
@@ -168,7 +207,7 @@ def cmd_chat(args) -> int:
             continue
         with Interrupt() as cancelled:
             answer = engine.ask(question, conversation_id=conversation, options=options, is_cancelled=cancelled,
-                                on_event=lambda e: isinstance(e, Token) and print(e.text, end="", flush=True))
+                                on_event=_printer(show_answer=True))
         conversation = answer.conversation_id
         print()
 

@@ -39,7 +39,7 @@ def engine(default_model):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    from tests.gguf_factory import write_tiny_model
+    from bench.synthetic import write_tiny_model
 
     return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny.gguf")
 

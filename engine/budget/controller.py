@@ -85,7 +85,13 @@ class ThinkingController:
             return self._on_end(covering=0, prefix=b"", is_canonical=False)
         self.used += 1
         self._pieces.append(piece)
-        self._bytes += piece
+        # Only the tail can hold a new delimiter: keep just the pieces that cover it, so a long span
+        # costs the same per token as a short one.
+        window = len(piece) + self._longest_end
+        kept = sum(len(p) for p in self._pieces)
+        while len(self._pieces) > 1 and kept - len(self._pieces[0]) >= window:
+            kept -= len(self._pieces.pop(0))
+        self._bytes = b"".join(self._pieces)
         tail_from = max(0, len(self._bytes) - len(piece) - self._longest_end)
         hits = [(self._bytes.find(e, tail_from), i) for i, e in enumerate(self._ends)]
         hits = [(at, i) for at, i in hits if at >= 0]

@@ -69,7 +69,8 @@ class ThinkingRun:
         self.close_tokens = 0
         self.thinking_s = 0.0
         self.finished_at = 0.0
-        self.first_sampled = 0.0  # perf_counter() of the first thinking token
+        self.first_sampled = 0.0  # perf_counter() of the first and the last thinking token
+        self.last_sampled = 0.0
 
     def __call__(self, cancelled: CancelFn) -> None:
         start = time.perf_counter()
@@ -91,9 +92,10 @@ class ThinkingRun:
         self.thinking_s = self.finished_at - start
 
     def _inject(self, text: str) -> int:
-        tokens = self.session.tokenize(text)
-        self.session.evaluate(tokens)
-        return len(tokens)
+        """Evaluate `text` on top of the KV cache; returns the tokens that cost (nothing earlier is redone)."""
+        before = self.session.evaluated
+        self.session.evaluate(self.session.tokenize(text))
+        return self.session.evaluated - before
 
     def _think(self, cancelled: CancelFn) -> None:
         c, session = self.controller, self.session
@@ -105,11 +107,13 @@ class ThinkingRun:
                     if self.early.settled:
                         c.request_early_stop()
                 close = c.before_sample()
-                if close:
-                    self.close_tokens += self._inject(close)
+                if c.phase is Phase.ANSWER:
+                    if close:
+                        self.close_tokens += self._inject(close)
                     break
                 token = session.sample(sampler)
-                self.first_sampled = self.first_sampled or time.perf_counter()
+                self.last_sampled = time.perf_counter()
+                self.first_sampled = self.first_sampled or self.last_sampled
                 step = c.observe(session.piece(token), session.is_eog(token))
                 if step.retract:
                     session.rewind(len(session.tokens) - step.retract)

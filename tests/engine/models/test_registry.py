@@ -7,7 +7,7 @@ import pytest
 
 from engine import ModelError, Registry
 from engine.paths import models_dir
-from tests.gguf_factory import write_tiny_model
+from bench.synthetic import write_tiny_model
 
 
 def test_lists_default_folder_and_imported(default_model, tmp_path):

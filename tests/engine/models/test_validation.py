@@ -10,7 +10,7 @@ import pytest
 from engine import ModelError, inspect_model
 from engine.models.gguf_header import read_header
 from engine.runtime.session import LoadSettings, ModelSession
-from tests.gguf_factory import write_tiny_model
+from bench.synthetic import write_tiny_model
 
 
 def load(path: Path) -> None:

@@ -1,4 +1,6 @@
-"""Small GGUF models written with the `gguf` package: random weights, a real tokenizer, loadable by llama.cpp."""
+"""Small GGUF models written with the `gguf` package: random weights, a real tokenizer, loadable by llama.cpp.
+
+Used by the tests and by `ponder bench` (a model whose thinking delimiters come at random)."""
 from __future__ import annotations
 
 from pathlib import Path
