@@ -13,6 +13,9 @@ from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Pr
                     ThinkingRequest, Token, detect_backend)
 
 
+MODEL_DEFAULT = object()  # --budget not given (argparse would run a string default through _budget)
+
+
 class CliError(Exception):
     """Bad input from the command line: printed as one line, exit code 2."""
 
@@ -39,7 +42,7 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="fixed seed for repeatable answers")
     p.add_argument("--system", default="", help="system prompt")
     p.add_argument("--format", dest="prompt_format", help="prompt format: auto, template, completion, chatml, ...")
-    p.add_argument("--budget", type=_budget, default="default",
+    p.add_argument("--budget", type=_budget, default=MODEL_DEFAULT,
                    help="thinking tokens: a number, off, or auto (default: auto for thinking models, else off)")
     p.add_argument("--min-think", type=int, default=0, help="think at least this many tokens (s1-style 'Wait')")
 
@@ -137,8 +140,8 @@ def _options(args) -> AskOptions:
     if args.min_think < 0:
         raise CliError(f"--min-think must be 0 or more, not {args.min_think}")
     thinking = None
-    if args.budget != "default" or args.min_think:
-        budget = None if args.budget == "default" else args.budget
+    if args.budget is not MODEL_DEFAULT or args.min_think:
+        budget = None if args.budget is MODEL_DEFAULT else args.budget
         thinking = ThinkingRequest(budget, min_think=args.min_think)
     return AskOptions(max_tokens=args.max_tokens, system_prompt=args.system, prompt_format=args.prompt_format,
                       sampling=SamplingSettings(temperature=args.temperature, seed=args.seed), thinking=thinking)

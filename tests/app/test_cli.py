@@ -72,3 +72,28 @@ def test_no_command_is_a_terminal_chat(default_model, ponder_home):
                          input="What is the capital of France?\n", capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "> Paris." in out.stdout
+
+
+def test_ask_with_a_budget_reports_its_thinking(default_model, ponder_home):
+    out = ponder("ask", "A farmer has 3 pens with 4 sheep in each. How many sheep?", "--budget", "8", "--json",
+                 "--seed", "1", "--max-tokens", "12", home=ponder_home)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["budget"] == 8 and 0 < data["thinking_tokens"] <= 8 and data["reasoning"]
+    assert data["thinking"]["format"] == "scaffold" and data["thinking"]["closed_by"] in ("model", "budget")
+
+
+def test_budget_off_and_auto(default_model, ponder_home):
+    off = json.loads(ponder("ask", "What is the capital of France?", "--budget", "off", "--json", "--temperature",
+                            "0", "--max-tokens", "8", home=ponder_home).stdout)
+    assert off["thinking_tokens"] == 0 and off["reasoning"] == "" and off["answer"].startswith("Paris")
+    auto = json.loads(ponder("ask", "What is 12 times 3?", "--budget", "auto", "--json", "--seed", "1",
+                             "--max-tokens", "8", home=ponder_home).stdout)
+    assert auto["thinking"]["auto"] and "entropy" in auto["thinking"]["auto_reason"]
+    assert auto["thinking_tokens"] <= auto["budget"]
+
+
+@pytest.mark.parametrize("value", ["lots", "-5"])
+def test_bad_budget(value, ponder_home):
+    out = ponder("ask", "hi", "--budget", value, home=ponder_home)
+    assert out.returncode == 2 and "--budget" in out.stderr and "Traceback" not in out.stderr
