@@ -77,7 +77,7 @@ def run_benchmarks(only: list[str] | None = None, as_json: bool = False) -> int:
         for r in bench():
             results.append(r)
             if not as_json:
-                print(f"{r.name:14} {r.value:10.3f} {r.unit:7} baseline {r.baseline:10.3f}  ratio {r.ratio:6.3f}  "
+                print(f"{r.name:28} {r.value:10.3f} {r.unit:12} baseline {r.baseline:10.3f}  ratio {r.ratio:6.3f}  "
                       f"goal {r.goal:7} {'met' if r.met else 'NOT MET'}", flush=True)
     if as_json:
         print(json.dumps({"machine": info, "results": [r.as_dict() for r in results]}, indent=2))
