@@ -106,6 +106,9 @@ def ensure_environment() -> Path:
     if not STAMP.exists() or STAMP.read_text() != wanted:
         say("installing Ponder and its dependencies")
         subprocess.run([python, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[test]"], check=True)
+        no_deps = tomllib.loads((ROOT / "pyproject.toml").read_text()).get("tool", {}).get("ponder", {})
+        if no_deps.get("no-deps"):
+            subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", *no_deps["no-deps"]], check=True)
         STAMP.write_text(wanted)
     return python
 

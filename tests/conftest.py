@@ -38,6 +38,18 @@ def engine(default_model):
 
 
 @pytest.fixture(scope="session")
+def embedder(ponder_home):
+    """The default embedding model, converted from its PyPI package once per session."""
+    from engine.models.convert_bert import ensure_default_embedder
+    from engine.paths import models_dir
+    from engine.rag.embed import Embedder
+
+    e = Embedder(ensure_default_embedder(models_dir() / "embedding"))
+    yield e
+    e.close()
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     from bench.synthetic import write_tiny_model
 
