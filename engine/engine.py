@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -18,12 +18,14 @@ from engine.events import Answer, Progress, ThinkingReport, Timings, Usage
 from engine.models.inspect import ModelInfo
 from engine.models.registry import Registry
 from engine.paths import data_dir
+from engine.rag.library import INSTRUCTION, DocumentContext, Library
 from engine.runtime.backend import Backend, detect_backend
 from engine.runtime.loop import GenerationSettings, Generated, SamplingSettings, generate
 from engine.runtime.session import CancelFn, LoadSettings, ModelSession
 
 log = logging.getLogger(__name__)
 EventFn = Callable[[object], None]
+DOCUMENT_MARGIN = 64  # tokens kept free between the documents and the answer reserve (separators, the turn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class AskOptions:
     prompt_format: str | None = None  # None: the model's setting in the registry (auto by default)
     template_kwargs: tuple[tuple[str, object], ...] = ()
     thinking: ThinkingRequest | None = None  # None: Auto for models that think natively, off otherwise
+    collection: str | None = None  # answer from this document collection, citing its sources
 
 
 class Engine:
@@ -45,6 +48,14 @@ class Engine:
         self.session: ModelSession | None = None
         self.model_path: Path | None = None
         self._support: dict[str, ThinkingSupport] = {}
+        self._library: Library | None = None
+
+    @property
+    def library(self) -> Library:
+        """Document collections (opened on first use)."""
+        if self._library is None:
+            self._library = Library()
+        return self._library
 
     @property
     def history(self) -> History:
@@ -155,6 +166,10 @@ class Engine:
         support = self.thinking_support(self._prompt_format(options))
         request = self.thinking_request(options, support)
         parts = prompt_parts(support, request)
+        documents = self._documents(question, options) if options.collection else None
+        if documents is not None:
+            system = "\n\n".join(p for p in (options.system_prompt, INSTRUCTION, documents.text) if p)
+            options = replace(options, system_prompt=system)
         packed = self.prepare_prompt(question, self.conversation_turns(conversation_id), options, parts)
         history.add_message(conversation_id, "user", question)
         recorder = AnswerRecorder(history, conversation_id, on_event)
@@ -172,10 +187,20 @@ class Engine:
         report = run.report(generated.last) if run else ThinkingReport(support.format.name, 0, 0, "off")
         answer = self._answer(generated, packed, conversation_id, started, recorder.reasoning.strip(), report,
                               run.first_sampled if run else 0.0)
+        if documents is not None:
+            answer = replace(answer, sources=documents.sources, context=documents.text, notice=documents.note)
         recorder.finish("cancelled" if generated.stop_reason == "cancelled" else "complete",
                         {"usage": asdict(answer.usage), "timings": asdict(answer.timings), "thinking": asdict(report),
-                         "stop_reason": answer.stop_reason, "model": answer.model}, answer.text)
+                         "stop_reason": answer.stop_reason, "model": answer.model, "prompt": packed.text,
+                         "sources": list(answer.sources), "notice": answer.notice}, answer.text)
         return answer
+
+    def _documents(self, question: str, options: AskOptions) -> DocumentContext:
+        """The collection's text for this question, sized to what the context window leaves free."""
+        session = self._require_session()
+        overhead = len(self.prepare_prompt(question, [], replace(options, system_prompt=INSTRUCTION)).tokens)
+        budget = session.n_ctx - answer_reserve(options.max_tokens, session.n_ctx) - overhead - DOCUMENT_MARGIN
+        return self.library.context(options.collection, question, lambda t: len(session.tokenize(t)), max(0, budget))
 
     def _answer(self, g: Generated, packed: PackedPrompt, conversation_id: int, started: float, reasoning: str,
                 report: ThinkingReport, first_thinking: float) -> Answer:

@@ -15,6 +15,14 @@ class ModelError(PonderError):
     """A model file could not be used: missing, damaged, unsupported or too big."""
 
 
+class DocumentError(PonderError):
+    """A document could not be read; it is skipped with this reason."""
+
+
+class CollectionError(PonderError):
+    """A document collection or its index could not be used."""
+
+
 class GenerationError(PonderError):
     """Generating an answer failed part way."""
 

@@ -76,6 +76,8 @@ class Answer:
     sources: tuple = field(default_factory=tuple)
     conversation_id: int | None = None
     thinking: ThinkingReport | None = None
+    context: str = ""  # the documents text the model was given (with numbered sources)
+    notice: str = ""  # something the person should know about how the answer was made
 
 
 @dataclass(frozen=True, slots=True)

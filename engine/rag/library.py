@@ -1,0 +1,92 @@
+"""Collections of documents: index them, search them, and build the numbered context an answer cites."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from engine.events import Progress
+from engine.models.convert_bert import ensure_default_embedder
+from engine.paths import data_dir, models_dir
+from engine.rag.embed import Embedder
+from engine.rag.index import Indexer, IndexReport
+from engine.rag.search import Hit, merge_rows, search
+from engine.rag.store import ChunkRow, Store
+
+INSTRUCTION = ("Answer the question using only the numbered sources below. Cite the sources you use as [1], [2]. "
+               "If the sources do not contain the answer, say so.")
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentContext:
+    """What an answer about documents was given: the text, its numbered sources, and how it was chosen."""
+
+    text: str
+    sources: tuple[dict, ...]
+    mode: str  # whole or retrieval
+    note: str = ""
+
+
+class Library:
+    """The document side of the engine. The embedder loads on first use (a second or two)."""
+
+    def __init__(self, path: Path | None = None, embedder_path: Path | None = None) -> None:
+        self.store = Store(path or data_dir() / "collections.sqlite3")
+        self._embedder_path = embedder_path
+        self._embedder: Embedder | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            path = self._embedder_path or ensure_default_embedder(models_dir() / "embedding")
+            self._embedder = Embedder(path)
+        return self._embedder
+
+    def index(self, name: str, paths: list[str] | None = None, on_progress: Callable[[Progress], None] | None = None,
+              is_cancelled: Callable[[], bool] | None = None, embed: bool = True) -> IndexReport:
+        return Indexer(self.store, self.embedder).index(name, paths, on_progress, is_cancelled, embed)
+
+    def search(self, name: str, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        cid = self.store.collection_id(name)
+        return search(self.store, self.embedder if mode != "bm25" else None, cid, query, k, mode)
+
+    def collections(self) -> list[dict]:
+        return self.store.collections()
+
+    def rename(self, old: str, new: str) -> None:
+        self.store.rename(old, new)
+
+    def remove(self, name: str) -> None:
+        self.store.remove(name)
+
+    def context(self, name: str, question: str, count_tokens: Callable[[str], int], budget: int,
+                k: int = 5) -> DocumentContext:
+        """The whole collection when it fits in `budget` tokens, else the k best passages (and a note)."""
+        cid = self.store.collection_id(name)
+        pages: dict[tuple[str, int | None], list[ChunkRow]] = {}
+        for row in self.store.file_chunks(cid):
+            pages.setdefault((row.path, row.page), []).append(row)
+        whole = [(path, page, merge_rows(rows), 1.0) for (path, page), rows in pages.items()]
+        text, sources = _numbered(whole)
+        size = count_tokens(text)
+        if size <= budget:
+            return DocumentContext(text, sources, "whole")
+        hits = search(self.store, self.embedder, cid, question, k)
+        while hits:
+            text, sources = _numbered([(h.path, h.page, h.text, h.score) for h in hits])
+            if count_tokens(text) <= budget:
+                break
+            hits = hits[:-1]
+        note = (f"The collection is too large to send whole ({size:,} tokens; {budget:,} fit with this question), "
+                f"so the answer uses the {len(hits)} most relevant passages.")
+        return DocumentContext(text if hits else "", sources if hits else (), "retrieval", note)
+
+
+def _numbered(parts: list[tuple[str, int | None, str, float]]) -> tuple[str, tuple[dict, ...]]:
+    blocks, sources = [], []
+    for n, (path, page, text, score) in enumerate(parts, start=1):
+        where = Path(path).name + (f", page {page}" if page is not None else "")
+        blocks.append(f"[{n}] {where}\n{text.strip()}")
+        sources.append({"n": n, "path": path, "page": page, "snippet": " ".join(text.split())[:220],
+                        "score": score})
+    return "\n\n".join(blocks), tuple(sources)

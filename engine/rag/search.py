@@ -1,0 +1,100 @@
+"""Hybrid retrieval: BM25 and dense cosine ranks fused (reciprocal rank fusion), neighbouring chunks merged."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.rag.embed import Embedder
+from engine.rag.store import ChunkRow, Store
+
+CANDIDATES = 50
+RRF_K = 60  # Cormack et al. 2009: the constant that made RRF robust across their runs
+STOPWORDS = frozenset(
+    "a an and are as at be by do does for from has have how i in is it of on or that the this to was what when "
+    "where which who why will with you your can into about there their they them than then these those".split())
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    path: str
+    page: int | None
+    score: float
+    snippet: str
+    text: str
+    chunk_ids: tuple[int, ...]
+
+
+def fts_query(text: str) -> str:
+    """Any of the query's words, each quoted (FTS5 syntax characters in user text cannot break the query)."""
+    words = [w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS]
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+
+
+def snippet(text: str, query: str, width: int = 220) -> str:
+    words = [w for w in re.findall(r"\w+", query.lower()) if w not in STOPWORDS and len(w) > 2]
+    low = text.lower()
+    at = min((low.find(w) for w in words if w in low), default=0)
+    start = max(0, at - width // 3)
+    piece = " ".join(text[start:start + width].split())
+    return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
+
+
+def lexical_ranks(store: Store, cid: int, query: str) -> list[int]:
+    match = fts_query(query)
+    return [row[0] for row in store.bm25(cid, match, CANDIDATES)] if match else []
+
+
+def dense_ranks(store: Store, embedder: Embedder | None, cid: int, query: str) -> list[int]:
+    if embedder is None:
+        return []
+    ids, matrix = store.matrix(cid, embedder.path.name)
+    if not len(ids):
+        return []
+    scores = matrix @ embedder.embed_query(query)
+    top = np.argpartition(-scores, min(CANDIDATES, len(scores) - 1))[:CANDIDATES]
+    return [int(ids[i]) for i in top[np.argsort(-scores[top])]]
+
+
+def fuse(*rankings: list[int]) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def merge_rows(rows: list[ChunkRow]) -> str:
+    """Text of neighbouring chunks of one page, overlap removed, from their character offsets."""
+    rows = sorted(rows, key=lambda r: r.ord)
+    text, end = rows[0].text, rows[0].end
+    for r in rows[1:]:
+        text += r.text[max(0, end - r.start):] if r.page == rows[0].page else "\n" + r.text
+        end = r.end
+    return text
+
+
+def search(store: Store, embedder: Embedder | None, cid: int, query: str, k: int = 5,
+           mode: str = "hybrid") -> list[Hit]:
+    """The k best passages for `query`; mode is hybrid, bm25 or dense."""
+    lexical = lexical_ranks(store, cid, query) if mode in ("hybrid", "bm25") else []
+    dense = dense_ranks(store, embedder, cid, query) if mode in ("hybrid", "dense") else []
+    fused = fuse(lexical, dense)[:k * 2]
+    rows = store.chunks([chunk_id for chunk_id, _ in fused])
+    groups: list[list[ChunkRow]] = []
+    scores: list[float] = []
+    for chunk_id, score in fused:
+        row = rows.get(chunk_id)
+        if row is None:
+            continue
+        near = next((g for g in groups if g[0].file_id == row.file_id and g[0].page == row.page
+                     and any(abs(r.ord - row.ord) == 1 for r in g)), None)
+        if near is not None:
+            near.append(row)
+            continue
+        if len(groups) < k:
+            groups.append([row])
+            scores.append(score)
+    return [Hit(g[0].path, g[0].page, round(s, 5), snippet(merge_rows(g), query), merge_rows(g),
+                tuple(r.id for r in sorted(g, key=lambda r: r.ord))) for g, s in zip(groups, scores)]

@@ -1,0 +1,231 @@
+"""The document index: SQLite with FTS5 (BM25) for text and float32 vectors beside it.
+
+Each file is written in one transaction with its chunks, so a killed process
+leaves every file either fully indexed or not at all; vectors are filled in by
+later transactions and found missing again after a restart.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import CollectionError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (
+    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    path TEXT NOT NULL, PRIMARY KEY (collection_id, path));
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    skipped TEXT NOT NULL DEFAULT '', indexed REAL NOT NULL,
+    UNIQUE (collection_id, path));
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL, page INTEGER, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id, ord);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
+CREATE TABLE IF NOT EXISTS vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    model TEXT NOT NULL, vec BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    skipped: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    id: int
+    path: str
+    page: int | None
+    start: int
+    end: int
+    text: str
+    ord: int
+    file_id: int
+
+
+class Store:
+    """Thread-safe (one connection, one lock). `version` changes whenever vectors or chunks change."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise CollectionError(f"The document index {self.path} cannot be opened ({e}); move it aside and "
+                                  "index again.", str(e)) from None
+        self._matrix_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._generation = 0  # bumped by every write from this process (ids can be reused after a delete)
+
+    def q(self, sql: str, args: tuple = ()) -> list:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as e:
+                raise CollectionError(f"The document index failed: {e}.", str(e)) from None
+
+    def transaction(self):
+        """`with store.transaction():` — BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error."""
+        store = self
+
+        class _Tx:
+            def __enter__(self):
+                store._lock.acquire()
+                store._db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type, *_):
+                try:
+                    store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+                finally:
+                    store._lock.release()
+        return _Tx()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- collections ----------------------------------------------------------------------------
+    def collection_id(self, name: str, create: bool = False) -> int:
+        rows = self.q("SELECT id FROM collections WHERE name=?", (name,))
+        if rows:
+            return rows[0][0]
+        if not create:
+            raise CollectionError(f"There is no collection called '{name}'; `ponder collections` lists them.")
+        self.q("INSERT INTO collections (name, created) VALUES (?, ?)", (name, time.time()))
+        return self.collection_id(name)
+
+    def collections(self) -> list[dict]:
+        rows = self.q("""SELECT c.name, c.created,
+            (SELECT count(*) FROM files f WHERE f.collection_id=c.id AND f.skipped=''),
+            (SELECT count(*) FROM files f WHERE f.collection_id=c.id AND f.skipped!=''),
+            (SELECT count(*) FROM chunks k JOIN files f ON k.file_id=f.id WHERE f.collection_id=c.id),
+            (SELECT count(*) FROM vectors v JOIN chunks k ON v.chunk_id=k.id JOIN files f ON k.file_id=f.id
+             WHERE f.collection_id=c.id)
+            FROM collections c ORDER BY c.name""")
+        return [{"name": r[0], "created": r[1], "files": r[2], "skipped": r[3], "chunks": r[4], "embedded": r[5],
+                 "roots": [p for (p,) in self.q("SELECT path FROM roots r JOIN collections c ON r.collection_id=c.id "
+                                                "WHERE c.name=? ORDER BY path", (r[0],))]} for r in rows]
+
+    def rename(self, old: str, new: str) -> None:
+        cid = self.collection_id(old)
+        if self.q("SELECT 1 FROM collections WHERE name=?", (new,)):
+            raise CollectionError(f"There is already a collection called '{new}'.")
+        self.q("UPDATE collections SET name=? WHERE id=?", (new, cid))
+
+    def remove(self, name: str) -> None:
+        self.q("DELETE FROM collections WHERE id=?", (self.collection_id(name),))
+        self._matrix_cache.clear()
+
+    def add_root(self, collection_id: int, path: str) -> None:
+        self.q("INSERT OR IGNORE INTO roots (collection_id, path) VALUES (?, ?)", (collection_id, path))
+
+    def roots(self, collection_id: int) -> list[str]:
+        return [p for (p,) in self.q("SELECT path FROM roots WHERE collection_id=? ORDER BY path", (collection_id,))]
+
+    # -- files and chunks -----------------------------------------------------------------------
+    def files(self, collection_id: int) -> dict[str, StoredFile]:
+        rows = self.q("SELECT id, path, size, mtime_ns, sha256, skipped FROM files WHERE collection_id=?",
+                      (collection_id,))
+        return {r[1]: StoredFile(*r) for r in rows}
+
+    def put_file(self, collection_id: int, path: str, size: int, mtime_ns: int, sha256: str, skipped: str,
+                 chunks: list) -> int:
+        """Replace a file and its chunks in one transaction."""
+        self._generation += 1
+        with self.transaction():
+            self._db.execute("DELETE FROM files WHERE collection_id=? AND path=?", (collection_id, path))
+            cur = self._db.execute(
+                "INSERT INTO files (collection_id, path, size, mtime_ns, sha256, skipped, indexed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (collection_id, path, size, mtime_ns, sha256, skipped, time.time()))
+            file_id = cur.lastrowid
+            self._db.executemany(
+                "INSERT INTO chunks (file_id, ord, page, start, end, text) VALUES (?, ?, ?, ?, ?, ?)",
+                [(file_id, i, c.page, c.start, c.end, c.text) for i, c in enumerate(chunks)])
+        return file_id
+
+    def touch_file(self, file_id: int, mtime_ns: int) -> None:
+        self.q("UPDATE files SET mtime_ns=? WHERE id=?", (mtime_ns, file_id))
+
+    def delete_file(self, file_id: int) -> None:
+        self._generation += 1
+        self.q("DELETE FROM files WHERE id=?", (file_id,))
+
+    def chunks_missing_vectors(self, collection_id: int, model: str, limit: int) -> list[tuple[int, str]]:
+        return self.q("""SELECT k.id, k.text FROM chunks k JOIN files f ON k.file_id=f.id
+            LEFT JOIN vectors v ON v.chunk_id=k.id AND v.model=?
+            WHERE f.collection_id=? AND v.chunk_id IS NULL ORDER BY k.id LIMIT ?""", (model, collection_id, limit))
+
+    def put_vectors(self, model: str, ids: list[int], vectors: np.ndarray) -> None:
+        self._generation += 1
+        with self.transaction():
+            self._db.executemany("INSERT OR REPLACE INTO vectors (chunk_id, model, vec) VALUES (?, ?, ?)",
+                                 [(i, model, v.astype(np.float32).tobytes()) for i, v in zip(ids, vectors)])
+
+    def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.q(f"""SELECT k.id, f.path, k.page, k.start, k.end, k.text, k.ord, k.file_id
+            FROM chunks k JOIN files f ON k.file_id=f.id WHERE k.id IN ({marks})""", tuple(ids))
+        return {r[0]: ChunkRow(*r) for r in rows}
+
+    def file_chunks(self, collection_id: int) -> list[ChunkRow]:
+        return [ChunkRow(*r) for r in self.q("""SELECT k.id, f.path, k.page, k.start, k.end, k.text, k.ord, k.file_id
+            FROM chunks k JOIN files f ON k.file_id=f.id WHERE f.collection_id=? ORDER BY f.path, k.ord""",
+                                             (collection_id,))]
+
+    def neighbour(self, file_id: int, ord_: int) -> ChunkRow | None:
+        rows = self.q("""SELECT k.id, f.path, k.page, k.start, k.end, k.text, k.ord, k.file_id
+            FROM chunks k JOIN files f ON k.file_id=f.id WHERE k.file_id=? AND k.ord=?""", (file_id, ord_))
+        return ChunkRow(*rows[0]) if rows else None
+
+    # -- search ---------------------------------------------------------------------------------
+    def bm25(self, collection_id: int, match: str, limit: int) -> list[tuple[int, float]]:
+        return self.q("""SELECT k.id, bm25(chunks_fts) AS score FROM chunks_fts
+            JOIN chunks k ON k.id=chunks_fts.rowid JOIN files f ON k.file_id=f.id
+            WHERE chunks_fts MATCH ? AND f.collection_id=? ORDER BY score LIMIT ?""", (match, collection_id, limit))
+
+    def matrix(self, collection_id: int, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, vectors) of a collection, cached until the vectors change."""
+        count, last = self.q("""SELECT count(*), coalesce(max(v.rowid), 0) FROM vectors v
+            JOIN chunks k ON v.chunk_id=k.id JOIN files f ON k.file_id=f.id
+            WHERE f.collection_id=? AND v.model=?""", (collection_id, model))[0]
+        key = (collection_id, model, count, last, self._generation)
+        if key not in self._matrix_cache:
+            rows = self.q("""SELECT v.chunk_id, v.vec FROM vectors v JOIN chunks k ON v.chunk_id=k.id
+                JOIN files f ON k.file_id=f.id WHERE f.collection_id=? AND v.model=?""", (collection_id, model))
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1) \
+                if rows else np.zeros((0, 0), np.float32)
+            self._matrix_cache = {k: v for k, v in self._matrix_cache.items() if k[:2] != key[:2]}
+            self._matrix_cache[key] = (ids, vecs)
+        return self._matrix_cache[key]
