@@ -71,11 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     ask.add_argument("--conversation", type=int, help="continue this conversation (its id)")
+    ask.add_argument("--collection", help="answer from this document collection, citing its sources")
     _add_model_options(ask)
     _add_generation_options(ask)
 
     chat = sub.add_parser("chat", help="a conversation, turn by turn (Ctrl-D to end)")
     chat.add_argument("--conversation", type=int, help="continue this conversation (its id)")
+    chat.add_argument("--collection", help="answer from this document collection, citing its sources")
     _add_model_options(chat)
     _add_generation_options(chat)
 
@@ -89,6 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = msub.add_parser("format", help="set a model's prompt format")
     fmt.add_argument("name")
     fmt.add_argument("prompt_format")
+
+    index = sub.add_parser("index", help="add files or folders to a document collection and index them")
+    index.add_argument("paths", nargs="*", help="files or folders (none: re-check the collection's folders)")
+    index.add_argument("--collection", required=True)
+    index.add_argument("--no-embed", action="store_true", help="lexical index only (vectors later)")
+    index.add_argument("--json", action="store_true")
+
+    search = sub.add_parser("search", help="find passages in a collection (no model needed)")
+    search.add_argument("query")
+    search.add_argument("--collection", required=True)
+    search.add_argument("--k", type=_positive(int), default=5)
+    search.add_argument("--mode", choices=("hybrid", "bm25", "dense"), default="hybrid")
+    search.add_argument("--json", action="store_true")
+
+    collections = sub.add_parser("collections", help="list, rename and remove document collections")
+    collections.add_argument("--json", action="store_true")
+    csub = collections.add_subparsers(dest="action")
+    ren = csub.add_parser("rename")
+    ren.add_argument("old")
+    ren.add_argument("new")
+    rm = csub.add_parser("rm", help="remove a collection's index (the files stay)")
+    rm.add_argument("name")
 
     selftest = sub.add_parser("selftest", help="load the default model, generate a few tokens, print figures")
     selftest.add_argument("--gui", action="store_true", help="do it through the desktop app, off-screen")
@@ -144,7 +168,8 @@ def _options(args) -> AskOptions:
         budget = None if args.budget is MODEL_DEFAULT else args.budget
         thinking = ThinkingRequest(budget, min_think=args.min_think)
     return AskOptions(max_tokens=args.max_tokens, system_prompt=args.system, prompt_format=args.prompt_format,
-                      sampling=SamplingSettings(temperature=args.temperature, seed=args.seed), thinking=thinking)
+                      sampling=SamplingSettings(temperature=args.temperature, seed=args.seed), thinking=thinking,
+                      collection=getattr(args, "collection", None))
 
 
 def _printer(show_answer: bool):
@@ -175,6 +200,7 @@ def answer_json(answer) -> dict:
         "backend": answer.backend, "timings": asdict(answer.timings), "usage": asdict(answer.usage),
         "stop_reason": answer.stop_reason, "conversation_id": answer.conversation_id,
         "thinking": asdict(answer.thinking) if answer.thinking else None,
+        "context": answer.context, "notice": answer.notice,
     }
 
 
@@ -190,7 +216,65 @@ def cmd_ask(args) -> int:
         print(json.dumps(answer_json(answer), ensure_ascii=False))
     else:
         print()
+        _print_sources(answer)
     return 130 if answer.stop_reason == "cancelled" else 0
+
+
+def _print_sources(answer) -> None:
+    if answer.notice:
+        print(f"note: {answer.notice}", file=sys.stderr)
+    for s in answer.sources:
+        print(f"[{s['n']}] {s['path']}" + (f", page {s['page']}" if s["page"] is not None else ""))
+
+
+def cmd_index(args) -> int:
+    from engine.rag.library import Library
+
+    library = Library()
+    with Interrupt() as cancelled:
+        report = library.index(args.collection, args.paths, _progress_printer(), cancelled, embed=not args.no_embed)
+    if args.json:
+        print(json.dumps(asdict(report)))
+    else:
+        print(f"{report.collection}: {report.files_seen} files, {report.indexed} indexed, {report.unchanged} unchanged, "
+              f"{report.deleted} removed, {len(report.skipped)} skipped; {report.chunks} new chunks, "
+              f"{report.embedded} embedded in {report.seconds:.1f} s" + (" (stopped)" if report.cancelled else ""))
+        for path, reason in report.skipped:
+            print(f"  skipped {path}: {reason}")
+    return 130 if report.cancelled else 0
+
+
+def cmd_search(args) -> int:
+    from engine.rag.library import Library
+
+    hits = Library().search(args.collection, args.query, args.k, args.mode)
+    if args.json:
+        print(json.dumps([{"path": h.path, "page": h.page, "score": h.score, "snippet": h.snippet} for h in hits]))
+        return 0
+    for n, h in enumerate(hits, start=1):
+        print(f"{n}. {h.path}" + (f", page {h.page}" if h.page is not None else "") + f"  ({h.score:.4f})")
+        print(f"   {h.snippet}")
+    return 0
+
+
+def cmd_collections(args) -> int:
+    from engine.rag.library import Library
+
+    library = Library()
+    if args.action == "rename":
+        library.rename(args.old, args.new)
+        return 0
+    if args.action == "rm":
+        library.remove(args.name)
+        return 0
+    found = library.collections()
+    if args.json:
+        print(json.dumps(found))
+        return 0
+    for c in found:
+        print(f"{c['name']:24} {c['files']:>6} files {c['chunks']:>8} chunks {c['embedded']:>8} embedded "
+              f"{c['skipped']:>4} skipped  {', '.join(c['roots'])}")
+    return 0
 
 
 def cmd_chat(args) -> int:
@@ -213,6 +297,7 @@ def cmd_chat(args) -> int:
                                 on_event=_printer(show_answer=True))
         conversation = answer.conversation_id
         print()
+        _print_sources(answer)
 
 
 def cmd_models(args) -> int:
@@ -274,7 +359,8 @@ def cmd_bench(args) -> int:
     return run_benchmarks(args.only.split(",") if args.only else None, as_json=args.json)
 
 
-COMMANDS = {"ask": cmd_ask, "chat": cmd_chat, "models": cmd_models, "selftest": cmd_selftest, "bench": cmd_bench}
+COMMANDS = {"ask": cmd_ask, "chat": cmd_chat, "models": cmd_models, "index": cmd_index, "search": cmd_search,
+            "collections": cmd_collections, "selftest": cmd_selftest, "bench": cmd_bench}
 
 
 def _default_to_chat(argv: list[str]) -> list[str]:

@@ -76,11 +76,12 @@ class Indexer:
         report = IndexReport(name)
         progress = on_progress or (lambda _p: None)
         cancelled = is_cancelled or (lambda: False)
-        cid = self.store.collection_id(name, create=True)
-        for p in paths or []:
-            path = Path(p).expanduser()
+        roots = [Path(p).expanduser() for p in paths or []]
+        for path in roots:
             if not path.exists():
                 raise DocumentError(f"{path} does not exist.")
+        cid = self.store.collection_id(name, create=True)
+        for path in roots:
             self.store.add_root(cid, str(path.resolve()))
         on_disk = walk(self.store.roots(cid))
         stored = self.store.files(cid)

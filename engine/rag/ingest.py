@@ -49,9 +49,17 @@ def decode_text(data: bytes, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    best = charset_normalizer.from_bytes(data).best()
-    if best is None:
+    results = list(charset_normalizer.from_bytes(data))
+    if not results:
         raise DocumentError(f"{name}: the text encoding could not be recognised.")
+    best = results[0]
+    # charset-normalizer scores Western text in cp1257 or cp1250 as well as in cp1252 ("crčme" for "crème");
+    # among equally clean Latin candidates the far more common Windows-1252 is the right guess.
+    latin = ("cp1250", "cp1252", "cp1257", "cp775", "latin", "iso8859", "mac_latin2", "mac_roman")
+    if best.encoding.startswith(latin):
+        for r in results:
+            if r.encoding == "cp1252" and r.chaos <= best.chaos + 0.1:
+                return str(r)
     return str(best)
 
 

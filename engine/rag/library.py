@@ -30,16 +30,14 @@ class DocumentContext:
 class Library:
     """The document side of the engine. The embedder loads on first use (a second or two)."""
 
-    def __init__(self, path: Path | None = None, embedder_path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, embedder: Embedder | None = None) -> None:
         self.store = Store(path or data_dir() / "collections.sqlite3")
-        self._embedder_path = embedder_path
-        self._embedder: Embedder | None = None
+        self._embedder = embedder
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            path = self._embedder_path or ensure_default_embedder(models_dir() / "embedding")
-            self._embedder = Embedder(path)
+            self._embedder = Embedder(ensure_default_embedder(models_dir() / "embedding"))
         return self._embedder
 
     def index(self, name: str, paths: list[str] | None = None, on_progress: Callable[[Progress], None] | None = None,
