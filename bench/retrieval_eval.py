@@ -1,0 +1,80 @@
+"""A retrieval-quality eval over real documents nobody in this project wrote.
+
+The corpus is documentation that ships inside Ponder's own dependencies
+(numpy, pip, PySide6) plus the Shared MIME-info Database specification, a
+17-page PDF from Debian's shared-mime-info package. Each question names the
+file (and, for the PDF, the page) that answers it.
+"""
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+PDF = Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")  # apt-get install shared-mime-info
+SITE = Path(sysconfig.get_paths()["purelib"])
+TEXT_DOCS = ("numpy/ma/README.rst", "numpy/ma/API_CHANGES.txt", "pip/_vendor/README.rst",
+             "PySide6/doc/qtcore.rst", "PySide6/doc/qtqml.rst", "PySide6/doc/qtquicktest.rst",
+             "PySide6/doc/qtuitools.rst")
+
+# (question, the end of the expected file's path, expected page or None)
+QUESTIONS = (
+    ("Which command must an application run after installing or modifying its MIME package XML file?",
+     PDF.name, 3),
+    ("Which version of the Shared MIME-info Database specification is this, and when was it last updated?",
+     PDF.name, 1),
+    ("Which RFC defines how the key words MUST and SHOULD are to be interpreted?", PDF.name, 2),
+    ("What does each line of the globs2 file contain, and how are the fields separated?", PDF.name, 7),
+    ("Must applications match filename globs case-insensitively?", PDF.name, 7),
+    ("How is the magic-deleteall attribute written out into the magic file?", PDF.name, 10),
+    ("What is the form of a line in the XMLnamespaces files?", PDF.name, 10),
+    ("What does the binary mmappable mime.cache file contain?", PDF.name, 11),
+    ("Which extended attribute may hold a file's MIME type set by the user?", PDF.name, 14),
+    ("Is every image/svg+xml file also an application/xml file? What does subclassing mean?", PDF.name, 14),
+    ("Which default type is used for binary data when no magic rule matches?", PDF.name, 15),
+    ("How can a mount point be detected by comparing st_dev of a directory with its parent?", PDF.name, 16),
+    ("What is the x-content type for, such as x-content/blank-cd or x-content/audio-dvd?", PDF.name, 16),
+    ("Should an application trust a downloaded file simply because of its MIME type?", PDF.name, 16),
+    ("Should users edit the MIME database to store their preferences, like which program opens text/html?",
+     PDF.name, 17),
+    ("Why does pip vendor its dependencies instead of declaring them in install_requires?", "_vendor/README.rst", None),
+    ("Under which license must libraries vendored into pip be available?", "_vendor/README.rst", None),
+    ("Where must the versions of the libraries vendored in pip be recorded?", "_vendor/README.rst", None),
+    ("How was setuptools changed when it was vendored into pip?", "_vendor/README.rst", None),
+    ("Who wrote the guide to masked arrays, and what frustrated him about subclassing?", "ma/README.rst", None),
+    ("Is fill_value a property or a function in the new masked array implementation?", "ma/README.rst", None),
+    ("How do cumsum and cumprod treat the masked values of a masked array?", "ma/README.rst", None),
+    ("Why does the test x._data is x._data return False for a masked array?", "API_CHANGES.txt", None),
+    ("What type does filled(x) return when the masked array wraps a numpy matrix?", "API_CHANGES.txt", None),
+    ("What does Q_ARG return, and what is it passed to?", "qtcore.rst", None),
+    ("On macOS, does QLocale.system() follow the user's region and language preferences?", "qtcore.rst", None),
+    ("How do I make QUiLoader recognise my own Python custom widget when loading a .ui file?", "qtuitools.rst",
+     None),
+    ("Why does overriding a virtual method by duck punching fail for widgets created by QUiLoader?",
+     "qtuitools.rst", None),
+    ("Where does QUICK_TEST_MAIN look for test sources, and what does QUICK_TEST_SOURCE_DIR change?",
+     "qtquicktest.rst", None),
+    ("What extra setup argument does the Qt Quick Test entry point with setup take?", "qtquicktest.rst", None),
+    ("How do I register a singleton Python object for QML with a uri, version and type name?", "qtqml.rst",
+     None),
+    ("What does qmlRegisterSingletonType return?", "qtqml.rst", None),
+)
+def corpus_paths() -> list[Path]:
+    paths = [SITE / p for p in TEXT_DOCS if (SITE / p).exists()]
+    if PDF.exists():
+        paths.append(PDF)
+    return paths
+
+
+def is_hit(path: str, page: int | None, suffix: str, want_page: int | None) -> bool:
+    return Path(path).as_posix().endswith("/" + suffix) and (want_page is None or page == want_page)
+
+
+def recall(library, collection: str, mode: str) -> tuple[float, float]:
+    """(recall@1, recall@5) over QUESTIONS."""
+    at1 = at5 = 0
+    for question, suffix, page in QUESTIONS:
+        hits = library.search(collection, question, k=5, mode=mode)
+        found = [is_hit(h.path, h.page, suffix, page) for h in hits]
+        at1 += bool(found[:1] and found[0])
+        at5 += any(found)
+    return at1 / len(QUESTIONS), at5 / len(QUESTIONS)
