@@ -102,6 +102,8 @@ class Indexer:
                 self._embed(cid, report, progress, cancelled)
         except Cancelled:
             report.cancelled = True
+        if report.chunks > 1000:
+            self.store.checkpoint()
         report.skipped = [(p, f.skipped) for p, f in self.store.files(cid).items() if f.skipped]
         report.seconds = round(time.perf_counter() - start, 3)
         return report

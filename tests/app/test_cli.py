@@ -97,3 +97,23 @@ def test_budget_off_and_auto(default_model, ponder_home):
 def test_bad_budget(value, ponder_home):
     out = ponder("ask", "hi", "--budget", value, home=ponder_home)
     assert out.returncode == 2 and "--budget" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_index_search_and_collections_from_the_command_line(default_model, ponder_home, tmp_path):
+    docs = tmp_path / "cli-docs"
+    docs.mkdir()
+    (docs / "birds.md").write_text("# Birds\n\nThe kestrel hovers before it dives on a vole.\n")
+    (docs / "junk.bin").write_bytes(b"\x00" * 64)
+    out = ponder("index", str(docs), "--collection", "cli", "--json", home=ponder_home)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["indexed"] == 1 and report["embedded"] >= 1 and len(report["skipped"]) == 1
+    hits = json.loads(ponder("search", "kestrel", "--collection", "cli", "--json", home=ponder_home).stdout)
+    assert hits[0]["path"].endswith("birds.md") and "kestrel" in hits[0]["snippet"]
+    listed = json.loads(ponder("collections", "--json", home=ponder_home).stdout)
+    assert any(c["name"] == "cli" and c["files"] == 1 for c in listed)
+    answer = json.loads(ponder("ask", "What does the kestrel do?", "--collection", "cli", "--json",
+                               "--temperature", "0", "--max-tokens", "12", home=ponder_home).stdout)
+    assert answer["sources"][0]["path"].endswith("birds.md") and "[1] birds.md" in answer["context"]
+    missing = ponder("search", "x", "--collection", "nope", home=ponder_home)
+    assert missing.returncode == 1 and "no collection called 'nope'" in missing.stderr

@@ -160,10 +160,11 @@ def test_killed_mid_index_resumes_where_it_stopped(tmp_path, ponder_home, embedd
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     lib = Library(db, embedder)
-    before = lib.collections()[0]
+    named = lambda: next(c for c in lib.collections() if c["name"] == "killme")
+    before = named()
     assert 0 < before["embedded"] < before["chunks"] or before["files"] < 150
     report = lib.index("killme")
-    after = lib.collections()[0]
+    after = named()
     assert after["files"] == 150 and after["embedded"] == after["chunks"]
     assert report.embedded == after["chunks"] - before["embedded"]  # only what was missing
     with sqlite3.connect(db) as c:
