@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.database import open_database
 from engine.errors import HistoryError
 
 SCHEMA = """
@@ -65,14 +66,9 @@ class History:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            self._db = open_database(self.path, SCHEMA)
             self.recovered = self._db.execute(
                 "UPDATE messages SET state='partial' WHERE state='streaming'").rowcount
         except sqlite3.DatabaseError as e:

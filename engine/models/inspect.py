@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gguf
 
+from engine.budget.formats import detect_format
 from engine.errors import ModelError
 from engine.models.gguf_header import Header, HeaderError, read_header
 
@@ -124,8 +125,6 @@ def _per_layer_sum(value, layers: int) -> int:
 
 def inspect_model(path: str | Path) -> ModelInfo:
     """Read a model's facts; raise ModelError when the file cannot be a loadable GGUF model."""
-    from engine.budget.formats import detect_format  # budget depends on models, not the reverse at import
-
     header = read_checked_header(path)
     meta = header.metadata
     arch = str(meta["general.architecture"])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.database import open_database
 from engine.errors import CollectionError
 
 SCHEMA = """
@@ -72,14 +73,9 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            self._db = open_database(self.path, SCHEMA)
         except sqlite3.DatabaseError as e:
             raise CollectionError(f"The document index {self.path} cannot be opened ({e}); move it aside and "
                                   "index again.", str(e)) from None

@@ -42,7 +42,7 @@ def numpy_bert(config, t, ids: list[int]) -> np.ndarray:
     gelu = np.vectorize(lambda v: 0.5 * v * (1 + erf(v / np.sqrt(2))))
     for i in range(config["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
-        lin = lambda h, name: h @ f[p + name + ".weight"].T + f[p + name + ".bias"]
+        lin = lambda h, name, p=p: h @ f[p + name + ".weight"].T + f[p + name + ".bias"]
         q, k, v = (lin(x, f"attention.self.{m}").reshape(n, heads, -1).transpose(1, 0, 2)
                    for m in ("query", "key", "value"))
         scores = q @ k.transpose(0, 2, 1) / np.sqrt(q.shape[-1])
