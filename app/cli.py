@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     ask.add_argument("--conversation", type=int, help="continue this conversation (its id)")
-    ask.add_argument("--collection", help="answer from this document collection, citing its sources")
+    ask.add_argument("--collection", help="answer from this document collection, citing its sources; it stays "
+                     "attached to the conversation (\"\" detaches it)")
     _add_model_options(ask)
     _add_generation_options(ask)
 

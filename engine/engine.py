@@ -161,8 +161,7 @@ class Engine:
         history = self.history
         if conversation_id is None:
             conversation_id = history.create_conversation(question[:60])
-        else:
-            history.conversation(conversation_id)  # HistoryError when it does not exist
+        options = self._attach_collection(conversation_id, options)
         support = self.thinking_support(self._prompt_format(options))
         request = self.thinking_request(options, support)
         parts = prompt_parts(support, request)
@@ -194,6 +193,18 @@ class Engine:
                          "stop_reason": answer.stop_reason, "model": answer.model, "prompt": packed.text,
                          "sources": list(answer.sources), "notice": answer.notice}, answer.text)
         return answer
+
+    def _attach_collection(self, conversation_id: int, options: AskOptions) -> AskOptions:
+        """A collection named with a question stays attached to its conversation: later questions use it
+        too, until another one is named ("" detaches)."""
+        conversation = self.history.conversation(conversation_id)  # HistoryError when it does not exist
+        attached = conversation.settings.get("collection") or None
+        if options.collection is None:
+            return replace(options, collection=attached) if attached else options
+        if options.collection != attached:
+            self.history.update_settings(conversation_id, {**conversation.settings,
+                                                           "collection": options.collection or None})
+        return replace(options, collection=options.collection or None)
 
     def _documents(self, question: str, options: AskOptions) -> DocumentContext:
         """The collection's text for this question, sized to what the context window leaves free."""

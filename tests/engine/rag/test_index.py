@@ -123,6 +123,21 @@ def test_answer_cites_sources_from_a_small_collection_sent_whole(engine, folder,
     engine._library = None
 
 
+def test_a_collection_stays_attached_to_its_conversation(engine, folder, tmp_path, embedder):
+    engine._library = Library(tmp_path / "attach.sqlite3", embedder)
+    engine.library.index("docs", [str(folder / "atlas.pdf")])
+    opts = AskOptions(max_tokens=6, sampling=SamplingSettings(temperature=0))
+    first = engine.ask("What is the capital of Freedonia?", options=AskOptions(
+        max_tokens=6, collection="docs", sampling=SamplingSettings(temperature=0)))
+    second = engine.ask("How many bridges does Glimmerton have?", conversation_id=first.conversation_id,
+                        options=opts)
+    assert second.sources and engine.history.conversation(first.conversation_id).settings["collection"] == "docs"
+    third = engine.ask("Thanks.", conversation_id=first.conversation_id, options=AskOptions(
+        max_tokens=6, collection="", sampling=SamplingSettings(temperature=0)))
+    assert third.sources == () and engine.history.conversation(first.conversation_id).settings["collection"] is None
+    engine._library = None
+
+
 def test_large_collection_falls_back_to_retrieval_and_says_so(engine, tmp_path, embedder):
     docs = tmp_path / "many"
     docs.mkdir()
