@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from dataclasses import asdict
 
 from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Progress, Registry, SamplingSettings,
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("paths", nargs="*", help="files or folders (none: re-check the collection's folders)")
     index.add_argument("--collection", required=True)
     index.add_argument("--no-embed", action="store_true", help="lexical index only (vectors later)")
+    index.add_argument("--watch", type=float, metavar="SECONDS",
+                       help="keep watching the collection's folders, re-indexing what changes (Ctrl-C ends)")
     index.add_argument("--json", action="store_true")
 
     search = sub.add_parser("search", help="find passages in a collection (no model needed)")
@@ -234,7 +237,20 @@ def cmd_index(args) -> int:
     library = Library()
     with Interrupt() as cancelled:
         report = library.index(args.collection, args.paths, _progress_printer(), cancelled, embed=not args.no_embed)
-    if args.json:
+        _print_report(report, args.json)
+        while args.watch and not cancelled():
+            deadline = time.monotonic() + args.watch
+            while time.monotonic() < deadline and not cancelled():
+                time.sleep(0.1)
+            if not cancelled() and library.pending(args.collection):
+                report = library.index(args.collection, None, _progress_printer(), cancelled,
+                                       embed=not args.no_embed)
+                _print_report(report, args.json)
+    return 130 if report.cancelled else 0  # Ctrl-C between runs ends --watch normally
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
         print(json.dumps(asdict(report)))
     else:
         print(f"{report.collection}: {report.files_seen} files, {report.indexed} indexed, {report.unchanged} unchanged, "
@@ -242,7 +258,7 @@ def cmd_index(args) -> int:
               f"{report.embedded} embedded in {report.seconds:.1f} s" + (" (stopped)" if report.cancelled else ""))
         for path, reason in report.skipped:
             print(f"  skipped {path}: {reason}")
-    return 130 if report.cancelled else 0
+    sys.stdout.flush()
 
 
 def cmd_search(args) -> int:

@@ -63,6 +63,21 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _compare(store: Store, cid: int):
+    """(files on disk, files indexed, added or changed by size/mtime, deleted): a stat per file, no reading."""
+    on_disk = walk(store.roots(cid))
+    stored = store.files(cid)
+    changed = [p for p, st in on_disk.items()
+               if p not in stored or (stored[p].size, stored[p].mtime_ns) != (st.st_size, st.st_mtime_ns)]
+    return on_disk, stored, changed, sorted(set(stored) - set(on_disk))
+
+
+def pending_changes(store: Store, cid: int) -> list[str]:
+    """Paths added, changed or deleted since they were indexed; cheap enough to poll while the app runs."""
+    _, _, changed, deleted = _compare(store, cid)
+    return sorted(changed + deleted)
+
+
 class Indexer:
     def __init__(self, store: Store, embedder: Embedder, max_file_bytes: int | None = None) -> None:
         self.store, self.embedder = store, embedder
@@ -83,14 +98,11 @@ class Indexer:
         cid = self.store.collection_id(name, create=True)
         for path in roots:
             self.store.add_root(cid, str(path.resolve()))
-        on_disk = walk(self.store.roots(cid))
-        stored = self.store.files(cid)
+        on_disk, stored, todo, deleted = _compare(self.store, cid)
         report.files_seen = len(on_disk)
-        for path in sorted(set(stored) - set(on_disk)):
+        for path in deleted:
             self.store.delete_file(stored[path].id)
             report.deleted += 1
-        todo = [p for p, st in on_disk.items()
-                if p not in stored or (stored[p].size, stored[p].mtime_ns) != (st.st_size, st.st_mtime_ns)]
         report.unchanged = len(on_disk) - len(todo)
         try:
             for i, path in enumerate(todo):

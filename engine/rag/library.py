@@ -9,7 +9,7 @@ from engine.events import Progress
 from engine.models.convert_bert import ensure_default_embedder
 from engine.paths import data_dir, models_dir
 from engine.rag.embed import Embedder
-from engine.rag.index import Indexer, IndexReport
+from engine.rag.index import Indexer, IndexReport, pending_changes
 from engine.rag.search import Hit, merge_rows, search
 from engine.rag.store import ChunkRow, Store
 
@@ -43,6 +43,10 @@ class Library:
     def index(self, name: str, paths: list[str] | None = None, on_progress: Callable[[Progress], None] | None = None,
               is_cancelled: Callable[[], bool] | None = None, embed: bool = True) -> IndexReport:
         return Indexer(self.store, self.embedder).index(name, paths, on_progress, is_cancelled, embed)
+
+    def pending(self, name: str) -> list[str]:
+        """Files of the collection that changed on disk since its last indexing (for watching folders)."""
+        return pending_changes(self.store, self.store.collection_id(name))
 
     def search(self, name: str, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         cid = self.store.collection_id(name)

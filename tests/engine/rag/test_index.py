@@ -186,3 +186,35 @@ def test_killed_mid_index_resumes_where_it_stopped(tmp_path, ponder_home, embedd
         assert c.execute("SELECT count(*) FROM files GROUP BY path HAVING count(*) > 1").fetchall() == []
     assert lib.search("killme", "zq149", k=1, mode="bm25")[0].path.endswith("n149.md")
     lib.store.close()
+
+
+def test_pending_changes_are_seen_without_reading_files(library, folder):
+    library.index("docs", [str(folder)], embed=False)
+    assert library.pending("docs") == []
+    (folder / "new.md").write_text("fresh")
+    (folder / "page.html").unlink()
+    st = (folder / "notes.md").stat()
+    os.utime(folder / "notes.md", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert [os.path.basename(p) for p in library.pending("docs")] == ["new.md", "notes.md", "page.html"]
+    library.index("docs", embed=False)
+    assert library.pending("docs") == []
+
+
+def test_index_watch_picks_up_a_new_file(tmp_path, ponder_home, embedder):
+    docs = tmp_path / "watched"
+    docs.mkdir()
+    (docs / "a.md").write_text("alpha")
+    env = dict(os.environ, PONDER_HOME=str(ponder_home))
+    proc = subprocess.Popen([sys.executable, "-m", "app.main", "index", str(docs), "--collection", "watched",
+                             "--watch", "0.2", "--no-embed"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert "1 indexed" in proc.stdout.readline()
+        (docs / "b.md").write_text("the zebra crossed the savanna")
+        assert "1 indexed" in proc.stdout.readline()  # the second run indexed just b.md
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    lib = Library(ponder_home / "data" / "collections.sqlite3", embedder)
+    assert lib.search("watched", "zebra savanna", k=1, mode="bm25")[0].path.endswith("b.md")
+    lib.store.close()
