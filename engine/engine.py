@@ -159,6 +159,8 @@ class Engine:
             raise ValueError("The question is empty.")
         session = self._require_session()
         history = self.history
+        if options.collection:
+            self.library.store.collection_id(options.collection)  # CollectionError before anything is written
         if conversation_id is None:
             conversation_id = history.create_conversation(question[:60])
         options = self._attach_collection(conversation_id, options)
