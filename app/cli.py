@@ -176,7 +176,7 @@ def _options(args) -> AskOptions:
                       collection=getattr(args, "collection", None))
 
 
-def _printer(show_answer: bool):
+def _printer():
     """Answer text to stdout; reasoning to stderr, dimmed on a terminal, so stdout stays the answer."""
     dim, reset = ("\033[2m", "\033[0m") if sys.stderr.isatty() else ("", "")
     state = {"thinking": False}
@@ -187,7 +187,7 @@ def _printer(show_answer: bool):
         if event.kind == "thinking":
             state["thinking"] = True
             print(f"{dim}{event.text}{reset}", end="", file=sys.stderr, flush=True)
-        elif show_answer:
+        else:
             if state["thinking"]:
                 state["thinking"] = False
                 print(file=sys.stderr, flush=True)
@@ -214,7 +214,7 @@ def cmd_ask(args) -> int:
     _load(engine, args)
     with Interrupt() as cancelled:
         answer = engine.ask(args.question, conversation_id=args.conversation, options=options,
-                            on_event=_printer(show_answer=not args.json) if not args.json else None,
+                            on_event=None if args.json else _printer(),
                             is_cancelled=cancelled)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False))
@@ -311,7 +311,7 @@ def cmd_chat(args) -> int:
             continue
         with Interrupt() as cancelled:
             answer = engine.ask(question, conversation_id=conversation, options=options, is_cancelled=cancelled,
-                                on_event=_printer(show_answer=True))
+                                on_event=_printer())
         conversation = answer.conversation_id
         print()
         _print_sources(answer)

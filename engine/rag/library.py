@@ -13,6 +13,7 @@ from engine.rag.index import Indexer, IndexReport, pending_changes
 from engine.rag.search import Hit, merge_rows, search
 from engine.rag.store import ChunkRow, Store
 
+MAX_CHARS_PER_TOKEN = 10  # no tokenizer packs more into a token on ordinary text (English averages ~4)
 INSTRUCTION = ("Answer the question using only the numbered sources below. Cite the sources you use as [1], [2]. "
                "If the sources do not contain the answer, say so.")
 
@@ -65,21 +66,25 @@ class Library:
                 k: int = 5) -> DocumentContext:
         """The whole collection when it fits in `budget` tokens, else the k best passages (and a note)."""
         cid = self.store.collection_id(name)
-        pages: dict[tuple[str, int | None], list[ChunkRow]] = {}
-        for row in self.store.file_chunks(cid):
-            pages.setdefault((row.path, row.page), []).append(row)
-        whole = [(path, page, merge_rows(rows), 1.0) for (path, page), rows in pages.items()]
-        text, sources = _numbered(whole)
-        size = count_tokens(text)
-        if size <= budget:
-            return DocumentContext(text, sources, "whole")
+        chars = self.store.text_length(cid)
+        if chars > budget * MAX_CHARS_PER_TOKEN:  # too big for sure: don't load and tokenize all of it
+            size = f"about {chars // 4:,}"
+        else:
+            pages: dict[tuple[str, int | None], list[ChunkRow]] = {}
+            for row in self.store.file_chunks(cid):
+                pages.setdefault((row.path, row.page), []).append(row)
+            text, sources = _numbered([(path, page, merge_rows(rows), 1.0) for (path, page), rows in pages.items()])
+            tokens = count_tokens(text)
+            if tokens <= budget:
+                return DocumentContext(text, sources, "whole")
+            size = f"{tokens:,}"
         hits = search(self.store, self.embedder, cid, question, k)
         while hits:
             text, sources = _numbered([(h.path, h.page, h.text, h.score) for h in hits])
             if count_tokens(text) <= budget:
                 break
             hits = hits[:-1]
-        note = (f"The collection is too large to send whole ({size:,} tokens; {budget:,} fit with this question), "
+        note = (f"The collection is too large to send whole ({size} tokens; {budget:,} fit with this question), "
                 f"so the answer uses the {len(hits)} most relevant passages.")
         return DocumentContext(text if hits else "", sources if hits else (), "retrieval", note)
 

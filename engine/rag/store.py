@@ -6,6 +6,7 @@ later transactions and found missing again after a restart.
 """
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -89,21 +90,17 @@ class Store:
             except sqlite3.Error as e:
                 raise CollectionError(f"The document index failed: {e}.", str(e)) from None
 
+    @contextlib.contextmanager
     def transaction(self):
         """`with store.transaction():` — BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error."""
-        store = self
-
-        class _Tx:
-            def __enter__(self):
-                store._lock.acquire()
-                store._db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, exc_type, *_):
-                try:
-                    store._db.execute("ROLLBACK" if exc_type else "COMMIT")
-                finally:
-                    store._lock.release()
-        return _Tx()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -199,10 +196,10 @@ class Store:
             FROM chunks k JOIN files f ON k.file_id=f.id WHERE f.collection_id=? ORDER BY f.path, k.ord""",
                                              (collection_id,))]
 
-    def neighbour(self, file_id: int, ord_: int) -> ChunkRow | None:
-        rows = self.q("""SELECT k.id, f.path, k.page, k.start, k.end, k.text, k.ord, k.file_id
-            FROM chunks k JOIN files f ON k.file_id=f.id WHERE k.file_id=? AND k.ord=?""", (file_id, ord_))
-        return ChunkRow(*rows[0]) if rows else None
+    def text_length(self, collection_id: int) -> int:
+        """Characters of chunk text in a collection (overlaps counted twice): sizes it without loading it."""
+        return self.q("""SELECT coalesce(sum(length(k.text)), 0) FROM chunks k JOIN files f ON k.file_id=f.id
+            WHERE f.collection_id=?""", (collection_id,))[0][0]
 
     # -- search ---------------------------------------------------------------------------------
     def bm25(self, collection_id: int, match: str, limit: int) -> list[tuple[int, float]]:
