@@ -348,7 +348,7 @@ def cmd_selftest(args) -> int:
     if args.gui:
         from app.selftest import run_gui_selftest
 
-        return run_gui_selftest()
+        return run_gui_selftest(args.json)
     engine = Engine()
     engine.load(None, LoadSettings(n_ctx=1024))
     answer = engine.ask("What is the capital of France?",
@@ -380,20 +380,28 @@ COMMANDS = {"ask": cmd_ask, "chat": cmd_chat, "models": cmd_models, "index": cmd
             "collections": cmd_collections, "selftest": cmd_selftest, "bench": cmd_bench}
 
 
-def _default_to_chat(argv: list[str]) -> list[str]:
-    """`ponder [-v] [chat options]` with no command means `ponder [-v] chat [chat options]`."""
+def _route(argv: list[str]) -> list[str] | None:
+    """`ponder` alone opens the window (None); `ponder [-v] [chat options]` means `ponder [-v] chat [...]`."""
     globals_ = [a for a in argv if a in ("-v", "--verbose")]
     rest = [a for a in argv if a not in ("-v", "--verbose")]
-    if rest and (rest[0] in COMMANDS or rest[0] in ("-h", "--help")):
+    if not rest:
+        return None
+    if rest[0] in COMMANDS or rest[0] in ("-h", "--help"):
         return argv
     return [*globals_, "chat", *rest]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(_default_to_chat(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+    argv = sys.argv[1:] if argv is None else argv
+    routed = _route(argv)
+    logging.basicConfig(level=logging.DEBUG if ("-v" in argv or "--verbose" in argv) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if routed is None:
+        from app.gui import run_app
+
+        return run_app()
+    args = parser.parse_args(routed)
     try:
         return COMMANDS[args.command](args)
     except Cancelled as e:

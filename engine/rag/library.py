@@ -41,6 +41,12 @@ class Library:
             self._embedder = Embedder(ensure_default_embedder(models_dir() / "embedding"))
         return self._embedder
 
+    def close(self) -> None:
+        self.store.close()
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
+
     def index(self, name: str, paths: list[str] | None = None, on_progress: Callable[[Progress], None] | None = None,
               is_cancelled: Callable[[], bool] | None = None, embed: bool = True) -> IndexReport:
         return Indexer(self.store, self.embedder).index(name, paths, on_progress, is_cancelled, embed)
@@ -48,6 +54,10 @@ class Library:
     def pending(self, name: str) -> list[str]:
         """Files of the collection that changed on disk since its last indexing (for watching folders)."""
         return pending_changes(self.store, self.store.collection_id(name))
+
+    def problems(self, name: str) -> list[tuple[str, str]]:
+        """The collection's files that were skipped, with the reason for each."""
+        return sorted((p, f.skipped) for p, f in self.store.files(self.store.collection_id(name)).items() if f.skipped)
 
     def search(self, name: str, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         cid = self.store.collection_id(name)

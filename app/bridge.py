@@ -1,0 +1,221 @@
+"""The one door between the GUI and the engine: every engine call runs on a worker thread, never the GUI's.
+
+Widgets ask the bridge for a job (`load_model`, `ask`, `index`, `read`) with
+callbacks; the job runs on a worker QThread and its events, result or failure
+come back as queued signals carrying the engine's own frozen dataclasses.
+Callbacks are connected before the job is posted, so no early event is lost.
+Cancelling sets a flag the engine checks between tokens and files.
+
+The model and everything that uses it (load, ask) live on the `engine` lane.
+Indexing and history reads run on the `documents` lane with their own SQLite
+connections (WAL lets them read while the engine writes), so the sidebar and a
+long indexing job never wait behind an answer, nor an answer behind them.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import traceback
+from typing import Callable
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from engine import (AskOptions, Cancelled, Engine, Failure, History, Library, LoadSettings, PonderError, Progress,
+                    Settings)
+from engine.paths import data_dir
+
+log = logging.getLogger(__name__)
+LANES = ("engine", "documents")
+
+
+class Job(QObject):
+    """One piece of engine work. Signals are delivered on the GUI thread."""
+
+    event = Signal(object)  # Token, Progress, ... as the engine emits them
+    done = Signal(object)  # the job's result
+    failed = Signal(object)  # a Failure
+    finished = Signal()  # after done or failed
+
+    _ids = itertools.count(1)
+
+    def __init__(self, label: str, lane: str, fn: Callable[["Job"], object]) -> None:
+        super().__init__()
+        self.id = next(self._ids)
+        self.label, self.lane, self.fn = label, lane, fn
+        self._cancel = threading.Event()
+        self.started_at = 0.0
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def emit(self, event: object) -> None:
+        """Called by the engine on the worker thread."""
+        self.event.emit(event)
+
+
+def failure_of(e: BaseException) -> Failure:
+    """A person's sentence for an exception; the traceback goes in `detail` for a bug report."""
+    detail = "".join(traceback.format_exception(e))
+    if isinstance(e, PonderError):
+        return Failure(e.message, e.detail or detail)
+    if isinstance(e, Cancelled):
+        return Failure("Stopped.", detail)
+    if isinstance(e, ValueError):
+        return Failure(str(e), detail)
+    return Failure(f"Something went wrong inside Ponder ({type(e).__name__}: {e}). The details can be copied "
+                   "for a bug report.", detail)
+
+
+class _Runner(QObject):
+    """Lives in a lane's thread; runs the jobs posted to it one after another."""
+
+    post = Signal(object)
+    post_and_wait = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.post.connect(self.run)  # queued: the signal is emitted on the GUI thread, the slot runs here
+        self.post_and_wait.connect(self.run, Qt.ConnectionType.BlockingQueuedConnection)
+
+    @Slot(object)
+    def run(self, job: Job) -> None:
+        job.started_at = time.monotonic()
+        try:
+            if job.is_cancelled():
+                raise Cancelled()
+            result = job.fn(job)
+        except BaseException as e:  # every failure reaches the GUI as a sentence; the thread lives on
+            if not isinstance(e, (PonderError, Cancelled)):
+                log.exception("job %s failed", job.label)
+            job.failed.emit(failure_of(e))
+        else:
+            job.done.emit(result)
+        job.finished.emit()
+
+
+class Bridge(QObject):
+    """Owns the engine and the worker threads. Create it on the GUI thread; call `shutdown` before exit."""
+
+    busy_changed = Signal(str, bool)  # lane, busy
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        super().__init__()
+        self.history = History(data_dir() / "history.sqlite3") if engine is None else engine.history
+        self.engine = engine or Engine(history=self.history)
+        self._library: Library | None = None  # the documents lane's own (store connection, embedder)
+        self._threads: dict[str, QThread] = {}
+        self._runners: dict[str, _Runner] = {}
+        self._pending: dict[str, list[Job]] = {lane: [] for lane in LANES}
+        for lane in LANES:
+            thread = QThread()
+            thread.setObjectName(f"ponder-{lane}")
+            runner = _Runner()
+            runner.moveToThread(thread)
+            thread.start()
+            self._threads[lane], self._runners[lane] = thread, runner
+
+    # -- the door -------------------------------------------------------------------------------
+    def submit(self, label: str, lane: str, fn: Callable[[Job], object], *, on_done=None, on_failed=None,
+               on_event=None) -> Job:
+        """Run `fn(job)` on `lane`'s thread; callbacks run on the GUI thread."""
+        job = Job(label, lane, fn)
+        for signal, slot in ((job.done, on_done), (job.failed, on_failed), (job.event, on_event)):
+            if slot is not None:
+                signal.connect(slot)
+        job.finished.connect(lambda: self._finished(job))
+        queue = self._pending[lane]
+        queue.append(job)
+        if len(queue) == 1:
+            self.busy_changed.emit(lane, True)
+        self._runners[lane].post.emit(job)
+        return job
+
+    def _finished(self, job: Job) -> None:
+        queue = self._pending[job.lane]
+        if job in queue:
+            queue.remove(job)
+        if not queue:
+            self.busy_changed.emit(job.lane, False)
+
+    def is_busy(self, lane: str) -> bool:
+        return bool(self._pending[lane])
+
+    def jobs(self, lane: str) -> list[Job]:
+        return list(self._pending[lane])
+
+    # -- engine lane ----------------------------------------------------------------------------
+    def load_model(self, settings: Settings, **callbacks) -> Job:
+        """Load the model `settings` name; the result is (ModelInfo, Backend)."""
+        load = LoadSettings(n_ctx=settings.n_ctx, n_threads=settings.n_threads or None,
+                            n_gpu_layers=None if settings.n_gpu_layers == -2 else settings.n_gpu_layers)
+        def run(job: Job):
+            info = self.engine.load(settings.model or None, load, job.emit, job.is_cancelled)
+            return info, self.engine.backend
+        return self.submit("Loading model", "engine", run, **callbacks)
+
+    def ask(self, question: str, conversation_id: int | None, options: AskOptions, settings: dict | None = None,
+            **callbacks) -> Job:
+        """Answer on the engine lane. `settings` are merged into the conversation's own (e.g. the budget)."""
+        def run(job: Job):
+            cid = conversation_id
+            if cid is None:
+                cid = self.history.create_conversation(question.strip()[:60] or "New conversation")
+                job.emit(("conversation", cid))
+            if settings:
+                conversation = self.history.conversation(cid)
+                self.history.update_settings(cid, {**conversation.settings, **settings})
+            return self.engine.ask(question, conversation_id=cid, options=options, on_event=job.emit,
+                                   is_cancelled=job.is_cancelled)
+        return self.submit("Answering", "engine", run, **callbacks)
+
+    def run_on_engine(self, label: str, fn: Callable[[Engine], object], **callbacks) -> Job:
+        return self.submit(label, "engine", lambda job: fn(self.engine), **callbacks)
+
+    # -- documents lane -------------------------------------------------------------------------
+    @property
+    def library(self) -> Library:
+        """Only for jobs on the documents lane."""
+        if self._library is None:
+            self._library = Library()
+        return self._library
+
+    def index(self, collection: str, paths: list[str] | None, **callbacks) -> Job:
+        return self.submit(f"Indexing {collection}", "documents",
+                           lambda job: self.library.index(collection, paths, job.emit, job.is_cancelled),
+                           **callbacks)
+
+    def read(self, label: str, fn: Callable[["Bridge"], object], **callbacks) -> Job:
+        """A short read (history, collections) on the documents lane: `fn(bridge)`."""
+        return self.submit(label, "documents", lambda job: fn(self), **callbacks)
+
+    # -- shutdown -------------------------------------------------------------------------------
+    def cancel_all(self) -> None:
+        for queue in self._pending.values():
+            for job in queue:
+                job.cancel()
+
+    def shutdown(self, wait_ms: int = 30_000) -> None:
+        """Stop every job, free the model and the index on their own threads, end the threads. Safe to call
+        twice. Blocks until the running jobs have seen their cancel flag (one token or one file)."""
+        self.cancel_all()
+        closers = {"engine": lambda job: self.engine.unload(), "documents": lambda job: self._close_library()}
+        for lane, thread in self._threads.items():
+            self._runners[lane].post_and_wait.emit(Job("Closing", lane, closers[lane]))
+            thread.quit()
+            if not thread.wait(wait_ms):
+                log.warning("the %s thread did not stop within %d ms", lane, wait_ms)
+        self._threads.clear()
+
+    def _close_library(self) -> None:
+        if self._library is not None:
+            self._library.close()
+            self._library = None
+
+
+def progress_fraction(p: Progress) -> float | None:
+    return p.done / p.total if p.total > 0 else None

@@ -1,0 +1,48 @@
+"""The desktop app's start: QApplication, the main window, the event loop."""
+from __future__ import annotations
+
+import os
+import sys
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+from app.resources import icon_path
+
+
+def has_display() -> bool:
+    """False on a Linux box with no X or Wayland server (where Qt would abort), unless a platform is forced."""
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def application(argv: list[str] | None = None) -> QApplication:
+    """The one QApplication (created on first call)."""
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(argv or [sys.argv[0]])
+        app.setApplicationName("Ponder")
+        app.setOrganizationName("Ponder")
+        app.setDesktopFileName("ponder")
+        icon = icon_path()
+        if icon.exists():
+            app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def run_app() -> int:
+    """`ponder` with no command: open the window (light or dark as the OS is) and run until it closes."""
+    if not has_display():
+        print("ponder: no display found (DISPLAY is not set). Use `ponder chat` in a terminal, or run the app "
+              "on a desktop.", file=sys.stderr)
+        return 2
+    app = application()
+    from app.window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    window.start()
+    return app.exec()

@@ -1,0 +1,61 @@
+"""`ponder selftest --gui`: the real window, off-screen, asks one question through the worker and the engine.
+
+Exits 0 when the streamed answer reached the chat view; packaging and CI run it on the frozen app.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+QUESTION = "What is the capital of France?"
+TIMEOUT_S = 300
+
+
+def run_gui_selftest(as_json: bool = False) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+
+    from app.gui import application
+    from app.window import MainWindow
+    from engine import Settings
+
+    app = application()
+    started = time.perf_counter()
+    settings = Settings.load()
+    settings.max_tokens, settings.temperature, settings.n_ctx = 16, 0.0, 1024
+    window = MainWindow(settings=settings)
+    window.show()
+    result: dict = {"ok": False}
+
+    def finish(ok: bool, **facts) -> None:
+        result.update(ok=ok, **facts)
+        window.close()
+        app.quit()
+
+    def loaded(info_backend) -> None:
+        info, backend = info_backend
+        result.update(model=info.name, backend=backend.name, load_s=round(time.perf_counter() - started, 2))
+        window.composer.budget.set_budget(0)
+        window.send(QUESTION).done.connect(answered)
+
+    def answered(answer) -> None:
+        shown = window.chat.answers[-1].text if window.chat.answers else ""
+        finish(bool(answer.text) and shown == answer.text, answer=answer.text, shown_in_window=shown,
+               streamed_tokens=window._stream["answer"], decode_tok_s=answer.timings.decode_tok_s)
+
+    job = window.load_model(settings)
+    job.done.connect(loaded)
+    job.failed.connect(lambda f: finish(False, error=f.message))
+    QTimer.singleShot(TIMEOUT_S * 1000, lambda: finish(False, error=f"no answer within {TIMEOUT_S} s"))
+    app.exec()
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    if as_json:
+        print(json.dumps(result))
+    elif result["ok"]:
+        print(f"gui selftest ok: {result['model']} on {result['backend']}, {result['streamed_tokens']} tokens "
+              f"streamed into the window, answer {result['answer']!r}, {result['seconds']} s")
+    else:
+        print(f"ponder: gui selftest failed: {result.get('error') or result}", file=sys.stderr)
+    return 0 if result["ok"] else 1

@@ -1,0 +1,165 @@
+"""Where a question is written: the text box, the compute-budget slider, the documents choice, Send and Stop."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSlider, QVBoxLayout,
+                               QWidget)
+
+# The slider's stops: thinking tokens per question; None is Auto (the engine decides and stops early).
+BUDGET_STOPS: tuple[int | None, ...] = (0, 128, 256, 512, 1024, 2048, 4096, 8192, None)
+NO_DOCUMENTS = "No documents"
+
+
+def budget_label(budget: int | None) -> str:
+    if budget is None:
+        return "Auto"
+    if budget == 0:
+        return "Off"
+    return f"{budget // 1024}k" if budget >= 1024 else str(budget)
+
+
+def budget_to_setting(budget: int | None) -> str | int:
+    """How a budget is kept in a conversation's settings (JSON has no None worth trusting)."""
+    return "auto" if budget is None else budget
+
+
+def budget_from_setting(value) -> int | None:
+    if value == "auto":
+        return None
+    return value if value in BUDGET_STOPS else 0
+
+
+class QuestionEdit(QPlainTextEdit):
+    """Enter sends, Shift+Enter starts a new line, Esc stops the answer."""
+
+    submitted = Signal()
+    stop_requested = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.insertPlainText("\n")
+            else:
+                self.submitted.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.stop_requested.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class BudgetSlider(QWidget):
+    """Off, 128 … 8k, Auto: the thinking tokens the next question may spend."""
+
+    changed = Signal(object)  # int | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, len(BUDGET_STOPS) - 1)
+        self.slider.setPageStep(1)
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setTickInterval(1)
+        self.slider.setAccessibleName("Thinking budget")
+        self.slider.setToolTip("Thinking tokens the model may spend before it answers (Auto stops when the "
+                               "answer has settled)")
+        self.value_label = QLabel()
+        self.value_label.setMinimumWidth(44)
+        ticks = QHBoxLayout()
+        ticks.setContentsMargins(0, 0, 0, 0)
+        for i, b in enumerate(BUDGET_STOPS):
+            t = QLabel(budget_label(b))
+            t.setStyleSheet("font-size: 9px; color: palette(mid);")
+            ticks.addWidget(t, alignment=Qt.AlignmentFlag.AlignCenter)
+            if i < len(BUDGET_STOPS) - 1:
+                ticks.addStretch(1)
+        column = QVBoxLayout()
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.slider)
+        column.addLayout(ticks)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Thinking"))
+        row.addLayout(column, 1)
+        row.addWidget(self.value_label)
+        self.slider.valueChanged.connect(self._moved)
+        self._moved(0)
+
+    def _moved(self, index: int) -> None:
+        self.value_label.setText(budget_label(BUDGET_STOPS[index]))
+        self.changed.emit(BUDGET_STOPS[index])
+
+    def budget(self) -> int | None:
+        return BUDGET_STOPS[self.slider.value()]
+
+    def set_budget(self, budget: int | None) -> None:
+        self.slider.setValue(BUDGET_STOPS.index(budget) if budget in BUDGET_STOPS else 0)
+
+
+class Composer(QWidget):
+    send = Signal(str)
+    stop = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.edit = QuestionEdit()
+        self.edit.setPlaceholderText("Ask anything — Enter sends, Shift+Enter for a new line, Esc stops")
+        self.edit.setFixedHeight(76)
+        self.edit.setAccessibleName("Question")
+        self.budget = BudgetSlider()
+        self.documents = QComboBox()
+        self.documents.setToolTip("Answer from a document collection (it stays attached to this conversation)")
+        self.documents.addItem(NO_DOCUMENTS)
+        self.send_button = QPushButton("Send")
+        self.send_button.setDefault(True)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button.setEnabled(False)
+        controls = QHBoxLayout()
+        controls.addWidget(self.budget, 3)
+        controls.addSpacing(12)
+        controls.addWidget(self.documents, 1)
+        controls.addWidget(self.stop_button)
+        controls.addWidget(self.send_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 8)
+        layout.addWidget(self.edit)
+        layout.addLayout(controls)
+        self.edit.submitted.connect(self._submit)
+        self.send_button.clicked.connect(self._submit)
+        self.edit.stop_requested.connect(self.stop)
+        self.stop_button.clicked.connect(self.stop)
+
+    def _submit(self) -> None:
+        text = self.edit.toPlainText().strip()
+        if text and self.send_button.isEnabled():
+            self.send.emit(text)
+
+    def set_answering(self, answering: bool) -> None:
+        self.send_button.setEnabled(not answering)
+        self.stop_button.setEnabled(answering)
+
+    def clear(self) -> None:
+        self.edit.clear()
+
+    def set_collections(self, names: list[str]) -> None:
+        current = self.collection()
+        self.documents.blockSignals(True)
+        self.documents.clear()
+        self.documents.addItem(NO_DOCUMENTS)
+        self.documents.addItems(names)
+        self.documents.blockSignals(False)
+        self.set_collection(current)
+
+    def collection(self) -> str:
+        """The chosen collection, or "" for none."""
+        text = self.documents.currentText()
+        return "" if text == NO_DOCUMENTS or self.documents.currentIndex() <= 0 else text
+
+    def set_collection(self, name: str | None) -> None:
+        """Choose `name` ("" or None: no documents); a name not listed yet (being created) is added."""
+        if name and self.documents.findText(name) < 0:
+            self.documents.addItem(name)
+        self.documents.setCurrentIndex(self.documents.findText(name) if name else 0)

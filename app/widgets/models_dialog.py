@@ -1,0 +1,123 @@
+"""Installed models with their facts, importing a GGUF file, and how the model is loaded (GPU, context, threads)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout)
+
+from engine import ModelEntry, Settings
+
+COLUMNS = ("Model", "Source", "Architecture", "Parameters", "Quantization", "Context", "Thinking", "File")
+
+
+def entry_cells(e: ModelEntry) -> list[str]:
+    i = e.info
+    if i is None:
+        return [e.name, e.source, e.problem, "", "", "", "", ""]
+    return [e.name, e.source, i.architecture, i.size_label, i.quantization, f"{i.context_length:,}",
+            i.thinking_format, f"{i.file_size / 1e6:,.0f} MB"]
+
+
+class ModelsDialog(QDialog):
+    """Emits `import_requested(path)`; the window validates through the bridge and calls `import_failed`."""
+
+    import_requested = Signal(str)
+
+    def __init__(self, entries: list[ModelEntry], settings: Settings, backend: str, loaded: str,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.resize(860, 460)
+        self.settings = settings
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.import_button = QPushButton("Import GGUF file…")
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.ctx = QSpinBox()
+        self.ctx.setRange(256, 262_144)
+        self.ctx.setSingleStep(1024)
+        self.ctx.setValue(settings.n_ctx)
+        self.ctx.setSuffix(" tokens")
+        self.threads = QSpinBox()
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("automatic (physical cores)")
+        self.threads.setValue(settings.n_threads)
+        self.gpu_layers = QSpinBox()
+        self.gpu_layers.setRange(-2, 999)
+        self.gpu_layers.setSpecialValueText("automatic")
+        self.gpu_layers.setValue(settings.n_gpu_layers)
+        self.gpu_layers.setToolTip("-1: every layer on the GPU, 0: none, automatic: all when a GPU is found")
+        form = QFormLayout()
+        form.addRow("Backend", QLabel(f"<b>{backend}</b> · loaded: {loaded or 'nothing yet'}"))
+        form.addRow("Context size", self.ctx)
+        form.addRow("CPU threads", self.threads)
+        form.addRow("GPU layers", self.gpu_layers)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.use_button = buttons.addButton("Use selected model", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Installed models"))
+        top.addStretch(1)
+        top.addWidget(self.import_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.message)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.import_button.clicked.connect(self._import)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.entries: list[ModelEntry] = []
+        self.set_entries(entries, settings.model)
+
+    def set_entries(self, entries: list[ModelEntry], current: str) -> None:
+        self.entries = entries
+        self.table.setRowCount(len(entries))
+        for row, e in enumerate(entries):
+            for col, text in enumerate(entry_cells(e)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(e.path if col == 0 else text)
+                self.table.setItem(row, col, item)
+            if (current and current in (e.name, e.path)) or (not current and e.source == "default"):
+                self.table.selectRow(row)
+
+    def _selection_changed(self) -> None:
+        e = self.selected_entry()
+        self.use_button.setEnabled(e is not None and (e.info is not None or e.source == "default"))
+        if e is not None and e.problem and e.source != "default":
+            self.show_message(e.problem, error=True)
+
+    def selected_entry(self) -> ModelEntry | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.entries[rows[0].row()] if rows else None
+
+    def _import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", str(Path.home()), "GGUF models (*.gguf);;"
+                                              "All files (*)")
+        if path:
+            self.show_message(f"Checking {Path(path).name}…")
+            self.import_requested.emit(path)
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #c0392b;" if error else "")
+
+    def chosen_settings(self) -> Settings:
+        """The settings with the selected model and the load options from the form."""
+        e = self.selected_entry()
+        model = "" if e is None or e.source == "default" else e.path
+        s = Settings(**{f: getattr(self.settings, f) for f in self.settings.__slots__})
+        s.model, s.n_ctx, s.n_threads, s.n_gpu_layers = model, self.ctx.value(), self.threads.value(), \
+            self.gpu_layers.value()
+        return s

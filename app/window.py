@@ -1,0 +1,429 @@
+"""The main window: wires the sidebar, chat view, composer, documents panel and models dialog to the bridge."""
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from app.bridge import Bridge, Job
+from app.widgets.chat_view import AnswerWidget, ChatView, ContextDialog
+from app.widgets.composer import Composer, budget_from_setting, budget_to_setting
+from app.widgets.documents import DocumentsPanel
+from app.widgets.models_dialog import ModelsDialog
+from engine import (Answer, AskOptions, Failure, IndexReport, ModelInfo, Progress, SamplingSettings, Settings,
+                    ThinkingRequest, Token)
+from engine.paths import config_dir
+from engine.settings import read_json, write_json_atomic
+
+log = logging.getLogger(__name__)
+WATCH_EVERY_MS = 10_000  # how often the collections' folders are checked for changes while the app runs
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge: Bridge | None = None, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Ponder")
+        self.bridge = bridge or Bridge()
+        self.settings = settings or Settings.load()
+        self.conversation_id: int | None = None
+        self.model_info: ModelInfo | None = None
+        self.backend_name = "not known until a model loads"
+        self.answer_job: Job | None = None
+        self.index_job: Job | None = None
+        self.answer_widget: AnswerWidget | None = None
+        self._answering_in: int | None = None  # the conversation the running answer belongs to
+        self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
+        self._build()
+        self._restore_state()
+        self.watch_timer = QTimer(self)
+        self.watch_timer.setInterval(WATCH_EVERY_MS)
+        self.watch_timer.timeout.connect(self._watch_folders)
+        self.watch_timer.start()
+
+    # -- building -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        from app.widgets.sidebar import Sidebar
+
+        self.sidebar = Sidebar()
+        self.chat = ChatView()
+        self.composer = Composer()
+        self.error_bar = QLabel()
+        self.error_bar.setWordWrap(True)
+        self.error_bar.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_bar.setStyleSheet("background: #fdecea; color: #7b1c12; padding: 6px; border-radius: 4px;")
+        dismiss = QPushButton("Dismiss")
+        dismiss.setFlat(True)
+        self.error_row = QWidget()
+        row = QHBoxLayout(self.error_row)
+        row.setContentsMargins(8, 4, 8, 0)
+        row.addWidget(self.error_bar, 1)
+        row.addWidget(dismiss)
+        self.error_row.setVisible(False)
+        dismiss.clicked.connect(lambda: self.error_row.setVisible(False))
+        centre = QWidget()
+        column = QVBoxLayout(centre)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.error_row)
+        column.addWidget(self.chat, 1)
+        column.addWidget(self.composer)
+        splitter = QSplitter()
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(centre)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([220, 760])
+        self.setCentralWidget(splitter)
+        self.documents = DocumentsPanel()
+        self.documents_dock = QDockWidget("Documents")
+        self.documents_dock.setObjectName("documents")
+        self.documents_dock.setWidget(self.documents)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.documents_dock)
+        self._build_status_bar()
+        self._build_menus()
+        self.sidebar.new_requested.connect(self.new_conversation)
+        self.sidebar.selected.connect(self.open_conversation)
+        self.sidebar.rename_requested.connect(self._rename)
+        self.sidebar.delete_requested.connect(self._delete)
+        self.composer.send.connect(self.send)
+        self.composer.stop.connect(self.stop)
+        self.chat.show_context.connect(self._show_context)
+        self.documents.index_requested.connect(self.index)
+        self.documents.cancel_requested.connect(lambda: self.index_job and self.index_job.cancel())
+        self.documents.remove_requested.connect(self._remove_collection)
+        self.documents.selected.connect(self._show_problems)
+        self.resize(1180, 760)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.load_progress = QProgressBar()
+        self.load_progress.setMaximumWidth(180)
+        self.load_progress.setVisible(False)
+        self.model_label = QLabel("No model loaded")
+        self.speed_label = QLabel()
+        self.tokens_label = QLabel()
+        bar.addWidget(self.load_progress)
+        for label in (self.tokens_label, self.speed_label, self.model_label):
+            bar.addPermanentWidget(label)
+
+    def _build_menus(self) -> None:
+        def action(menu, text, slot, keys=None):
+            a = QAction(text, self)
+            if keys is not None:
+                a.setShortcut(QKeySequence(keys))
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            return a
+
+        m = self.menuBar().addMenu("&File")
+        action(m, "New conversation", self.new_conversation, QKeySequence.StandardKey.New)
+        action(m, "Models…", self.open_models, "Ctrl+M")
+        m.addSeparator()
+        action(m, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        m = self.menuBar().addMenu("&Conversation")
+        action(m, "Stop answer", self.stop, "Ctrl+.")
+        action(m, "Regenerate last answer", self.regenerate, "Ctrl+R")
+        action(m, "Edit and resend last question", self.edit_last, "Ctrl+E")
+        action(m, "Focus question", lambda: self.composer.edit.setFocus(), "Ctrl+L")
+        m = self.menuBar().addMenu("&View")
+        toggle = self.documents_dock.toggleViewAction()
+        toggle.setShortcut(QKeySequence("Ctrl+D"))
+        m.addAction(toggle)
+
+    # -- state that survives a restart ----------------------------------------------------------
+    def _state_path(self):
+        return config_dir() / "window.json"
+
+    def _restore_state(self) -> None:
+        state = read_json(self._state_path(), {})
+        if isinstance(state, dict):
+            if state.get("geometry"):
+                self.restoreGeometry(QByteArray.fromHex(state["geometry"].encode()))
+            if state.get("dock"):
+                self.restoreState(QByteArray.fromHex(state["dock"].encode()))
+            self.conversation_id = state.get("conversation") or None
+
+    def save_state(self) -> None:
+        write_json_atomic(self._state_path(), {"geometry": bytes(self.saveGeometry().toHex()).decode(),
+                                               "dock": bytes(self.saveState().toHex()).decode(),
+                                               "conversation": self.conversation_id})
+
+    def start(self) -> None:
+        """First start: load the model in the background; the window is usable at once."""
+        self.refresh_conversations(open_current=True)
+        self.refresh_collections()
+        self.load_model(self.settings)
+
+    # -- model ----------------------------------------------------------------------------------
+    def load_model(self, settings: Settings) -> Job:
+        self.load_progress.setRange(0, 0)
+        self.load_progress.setVisible(True)
+        self.model_label.setText("Loading model…")
+
+        def progress(p):
+            if isinstance(p, Progress) and p.total > 0:
+                self.load_progress.setRange(0, 1000)
+                self.load_progress.setValue(int(1000 * p.done / p.total))
+                self.load_progress.setFormat(f"{p.label} %p%")
+
+        def done(result):
+            info, backend = result
+            self.load_progress.setVisible(False)
+            self.model_info, self.backend_name = info, backend.name
+            self.model_label.setText(f"{info.name} · {backend.name}")
+            self.settings = settings
+            self.settings.save()
+
+        def failed(f: Failure):
+            self.load_progress.setVisible(False)
+            self.model_label.setText("No model loaded" if self.model_info is None else self.model_label.text())
+            self.show_error(f"The model could not be loaded: {f.message}")
+
+        return self.bridge.load_model(settings, on_done=done, on_failed=failed, on_event=progress)
+
+    def open_models(self) -> None:
+        self.bridge.run_on_engine("Listing models", lambda e: e.registry.entries(), on_done=self._show_models,
+                                  on_failed=lambda f: self.show_error(f.message))
+
+    def _show_models(self, entries) -> None:
+        dialog = ModelsDialog(entries, self.settings, self.backend_name,
+                              self.model_info.name if self.model_info else "", self)
+
+        def imported(entry):
+            dialog.show_message(f"Imported {entry.name}.")
+            self.bridge.run_on_engine("Listing models", lambda e: e.registry.entries(),
+                                      on_done=lambda es: dialog.set_entries(es, entry.path))
+
+        dialog.import_requested.connect(lambda path: self.bridge.run_on_engine(
+            "Importing model", lambda e: e.registry.import_model(path), on_done=imported,
+            on_failed=lambda f: dialog.show_message(f.message, error=True)))
+        dialog.accepted.connect(lambda: self.load_model(dialog.chosen_settings()))
+        self.models_dialog = dialog
+        dialog.open()
+
+    # -- conversations --------------------------------------------------------------------------
+    def refresh_conversations(self, open_current: bool = False) -> None:
+        def done(conversations):
+            ids = {c.id for c in conversations}
+            if self.conversation_id not in ids:
+                self.conversation_id = None
+            self.sidebar.set_conversations(conversations, self.conversation_id)
+            if open_current and self.conversation_id is not None:
+                self.open_conversation(self.conversation_id)
+        self.bridge.read("Listing conversations", lambda b: b.history.conversations(), on_done=done)
+
+    def new_conversation(self) -> None:
+        self.conversation_id = None
+        self.answer_widget = None
+        self.chat.clear()
+        self.sidebar.select(None)
+        self.composer.set_collection("")
+        self.composer.edit.setFocus()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        if self._answering_in != conversation_id:
+            self.answer_widget = None  # a running answer elsewhere keeps streaming into history only
+
+        def done(result):
+            conversation, messages = result
+            if conversation.id != self.conversation_id:
+                return
+            self.chat.show_messages(messages)
+            self.composer.budget.set_budget(budget_from_setting(conversation.settings.get("budget", 0)))
+            self.composer.set_collection(conversation.settings.get("collection") or "")
+        self.bridge.read("Opening conversation", lambda b: (b.history.conversation(conversation_id),
+                                                            b.history.messages(conversation_id)),
+                         on_done=done, on_failed=lambda f: self.show_error(f.message))
+
+    def _rename(self, conversation_id: int, title: str) -> None:
+        self.bridge.read("Renaming", lambda b: b.history.rename(conversation_id, title),
+                         on_done=lambda _r: self.refresh_conversations())
+
+    def _delete(self, conversation_id: int) -> None:
+        if conversation_id == self._answering_in:
+            self.show_error("That conversation is being answered; stop the answer first.")
+            return
+        if conversation_id == self.conversation_id:
+            self.new_conversation()
+        self.bridge.read("Deleting", lambda b: b.history.delete(conversation_id),
+                         on_done=lambda _r: self.refresh_conversations())
+
+    # -- asking ---------------------------------------------------------------------------------
+    def options(self) -> AskOptions:
+        s = self.settings
+        return AskOptions(max_tokens=s.max_tokens, system_prompt=s.system_prompt,
+                          sampling=SamplingSettings(temperature=s.temperature),
+                          thinking=ThinkingRequest(self.composer.budget.budget()),
+                          collection=self.composer.collection())
+
+    def send(self, question: str) -> Job | None:
+        if self.answer_job is not None:
+            return None
+        self.composer.clear()
+        self.error_row.setVisible(False)
+        self.chat.add_question(question)
+        budget = self.composer.budget.budget()
+        self.answer_widget = self.chat.add_answer(budget)
+        self._answering_in = self.conversation_id
+        self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
+        self.composer.set_answering(True)
+        self.answer_job = self.bridge.ask(
+            question, self.conversation_id, self.options(), {"budget": budget_to_setting(budget)},
+            on_event=self._on_answer_event, on_done=self._on_answer, on_failed=self._on_answer_failed)
+        return self.answer_job
+
+    def stop(self) -> None:
+        if self.answer_job is not None:
+            self.answer_job.cancel()
+
+    def _on_answer_event(self, event) -> None:
+        if isinstance(event, tuple) and event[0] == "conversation":
+            self._answering_in = event[1]
+            if self.conversation_id is None:
+                self.conversation_id = event[1]
+                self.refresh_conversations()
+            return
+        if not isinstance(event, Token):
+            return
+        s = self._stream
+        now = time.perf_counter()
+        s[event.kind] += 1
+        s["first"] = s["first"] or now
+        s["last"] = now
+        if self.answer_widget is not None:
+            self.answer_widget.add_token(event.text, event.kind)
+        n = s["thinking"] + s["answer"]
+        if n > 1 and s["last"] > s["first"]:
+            self.speed_label.setText(f"{(n - 1) / (s['last'] - s['first']):.1f} tok/s")
+        self.tokens_label.setText(f"thinking {s['thinking']} · answer {s['answer']}")
+
+    def _answer_ended(self) -> None:
+        self.answer_job = None
+        self._answering_in = None
+        self.composer.set_answering(False)
+        self.chat.stop_streaming()
+
+    def _on_answer(self, answer: Answer) -> None:
+        widget = self.answer_widget
+        self._answer_ended()
+        u = answer.usage
+        self.tokens_label.setText(f"thinking {u.thinking_tokens} · answer {u.answer_tokens}")
+        self.speed_label.setText(f"{answer.timings.decode_tok_s:.1f} tok/s")
+        if widget is not None:
+            widget.finish(answer)
+            cid = answer.conversation_id
+
+            def prompt(messages):
+                last = [m for m in messages if m.role == "assistant"]
+                if last:
+                    widget.prompt = last[-1].meta.get("prompt", "")
+            self.bridge.read("Reading answer", lambda b: b.history.messages(cid), on_done=prompt)
+        self.refresh_conversations()
+
+    def _on_answer_failed(self, f: Failure) -> None:
+        widget = self.answer_widget
+        self._answer_ended()
+        if widget is not None:
+            widget.fail(f.message)
+        self.show_error(f.message)
+
+    def _last_turn(self, then) -> None:
+        """Remove the last question and answer from history (on the engine lane, so it precedes the next ask)."""
+        cid = self.conversation_id
+        if cid is None or self.answer_job is not None:
+            return
+
+        def drop(engine):
+            messages = engine.history.messages(cid)
+            question = next((m for m in reversed(messages) if m.role == "user"), None)
+            if question is None:
+                return None
+            for m in messages:
+                if m.id >= question.id:
+                    engine.history.delete_message(m.id)
+            return question.content
+
+        def done(question):
+            if question:
+                self.chat.remove_last_turn()
+                then(question)
+        self.bridge.run_on_engine("Removing the last turn", drop, on_done=done,
+                                  on_failed=lambda f: self.show_error(f.message))
+
+    def regenerate(self) -> None:
+        self._last_turn(self.send)
+
+    def edit_last(self) -> None:
+        def edit(question: str) -> None:
+            self.composer.edit.setPlainText(question)
+            self.composer.edit.setFocus()
+        self._last_turn(edit)
+
+    def _show_context(self, widget: AnswerWidget) -> None:
+        text = widget.prompt or widget.context
+        ContextDialog(text or "This answer was made before Ponder kept the prompt.", self).open()
+
+    # -- documents ------------------------------------------------------------------------------
+    def refresh_collections(self) -> None:
+        def done(collections):
+            self.documents.set_collections(collections)
+            self.composer.set_collections([c["name"] for c in collections])
+        self.bridge.read("Listing collections", lambda b: b.library.collections(), on_done=done,
+                         on_failed=lambda f: self.show_error(f.message))
+
+    def index(self, collection: str, paths: list[str]) -> Job | None:
+        if self.index_job is not None:
+            self.show_error("A collection is being indexed; wait for it or cancel it first.")
+            return None
+        self.documents.indexing_started(collection)
+
+        def done(report: IndexReport):
+            self.index_job = None
+            self.documents.indexing_finished(report)
+            self.refresh_collections()
+            if not self.composer.collection():
+                self.composer.set_collection(collection)
+
+        def failed(f: Failure):
+            self.index_job = None
+            self.documents.indexing_finished(None, f.message)
+            self.refresh_collections()
+
+        self.index_job = self.bridge.index(collection, paths or None, on_done=done, on_failed=failed,
+                                           on_event=lambda p: isinstance(p, Progress)
+                                           and self.documents.indexing_progress(p))
+        return self.index_job
+
+    def _remove_collection(self, name: str) -> None:
+        self.bridge.read("Removing collection", lambda b: b.library.remove(name),
+                         on_done=lambda _r: self.refresh_collections(), on_failed=lambda f: self.show_error(f.message))
+
+    def _show_problems(self, name: str) -> None:
+        self.bridge.read("Listing problems", lambda b: b.library.problems(name),
+                         on_done=self.documents.set_problems)
+
+    def _watch_folders(self) -> None:
+        """Re-index collections whose files changed on disk (only while nothing else is indexing)."""
+        if self.index_job is not None or self.bridge.is_busy("documents"):
+            return
+
+        def changed(names):
+            if names and self.index_job is None:
+                self.index(names[0], [])
+        self.bridge.read("Watching folders", lambda b: [c["name"] for c in b.library.collections()
+                                                        if b.library.pending(c["name"])], on_done=changed)
+
+    # -- errors and closing ---------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        log.warning("%s", message)
+        self.error_bar.setText(message)
+        self.error_row.setVisible(True)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.watch_timer.stop()
+        self.save_state()
+        self.bridge.shutdown()
+        super().closeEvent(event)
