@@ -3,7 +3,8 @@
 Widgets ask the bridge for a job (`load_model`, `ask`, `index`, `read`) with
 callbacks; the job runs on a worker QThread and its events, result or failure
 come back as queued signals carrying the engine's own frozen dataclasses.
-Callbacks are connected before the job is posted, so no early event is lost.
+A job's signals are re-emitted on the GUI thread, so a slot connected just after
+submitting still sees every event.
 Cancelling sets a flag the engine checks between tokens and files.
 
 The model and everything that uses it (load, ask) live on the `engine` lane.
@@ -31,12 +32,14 @@ LANES = ("engine", "documents")
 
 
 class Job(QObject):
-    """One piece of engine work. Signals are delivered on the GUI thread."""
+    """One piece of engine work. Its public signals are emitted on the GUI thread, from the event loop, so a
+    slot connected right after the job was submitted still sees every event."""
 
     event = Signal(object)  # Token, Progress, ... as the engine emits them
     done = Signal(object)  # the job's result
     failed = Signal(object)  # a Failure
     finished = Signal()  # after done or failed
+    _relay = Signal(str, object)  # worker thread -> GUI thread (queued: the Job lives on the GUI thread)
 
     _ids = itertools.count(1)
 
@@ -46,6 +49,7 @@ class Job(QObject):
         self.label, self.lane, self.fn = label, lane, fn
         self._cancel = threading.Event()
         self.started_at = 0.0
+        self._relay.connect(self._deliver)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -55,7 +59,21 @@ class Job(QObject):
 
     def emit(self, event: object) -> None:
         """Called by the engine on the worker thread."""
-        self.event.emit(event)
+        self._relay.emit("event", event)
+
+    def report(self, kind: str, payload: object) -> None:
+        self._relay.emit(kind, payload)
+
+    @Slot(str, object)
+    def _deliver(self, kind: str, payload: object) -> None:
+        if kind == "event":
+            self.event.emit(payload)
+        elif kind == "done":
+            self.done.emit(payload)
+            self.finished.emit()
+        else:
+            self.failed.emit(payload)
+            self.finished.emit()
 
 
 def failure_of(e: BaseException) -> Failure:
@@ -92,10 +110,9 @@ class _Runner(QObject):
         except BaseException as e:  # every failure reaches the GUI as a sentence; the thread lives on
             if not isinstance(e, (PonderError, Cancelled)):
                 log.exception("job %s failed", job.label)
-            job.failed.emit(failure_of(e))
+            job.report("failed", failure_of(e))
         else:
-            job.done.emit(result)
-        job.finished.emit()
+            job.report("done", result)
 
 
 class Bridge(QObject):

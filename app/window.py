@@ -5,7 +5,7 @@ import logging
 import time
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton, QSplitter,
                                QVBoxLayout, QWidget)
 
@@ -37,6 +37,7 @@ class MainWindow(QMainWindow):
         self.answer_widget: AnswerWidget | None = None
         self._answering_in: int | None = None  # the conversation the running answer belongs to
         self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
+        self._closing = False
         self._build()
         self._restore_state()
         self.watch_timer = QTimer(self)
@@ -57,10 +58,15 @@ class MainWindow(QMainWindow):
         self.error_bar.setStyleSheet("background: #fdecea; color: #7b1c12; padding: 6px; border-radius: 4px;")
         dismiss = QPushButton("Dismiss")
         dismiss.setFlat(True)
+        self.copy_details = QPushButton("Copy details")
+        self.copy_details.setFlat(True)
+        self.copy_details.clicked.connect(lambda: QGuiApplication.clipboard().setText(self._error_detail))
+        self._error_detail = ""
         self.error_row = QWidget()
         row = QHBoxLayout(self.error_row)
         row.setContentsMargins(8, 4, 8, 0)
         row.addWidget(self.error_bar, 1)
+        row.addWidget(self.copy_details)
         row.addWidget(dismiss)
         self.error_row.setVisible(False)
         dismiss.clicked.connect(lambda: self.error_row.setVisible(False))
@@ -179,7 +185,7 @@ class MainWindow(QMainWindow):
         def failed(f: Failure):
             self.load_progress.setVisible(False)
             self.model_label.setText("No model loaded" if self.model_info is None else self.model_label.text())
-            self.show_error(f"The model could not be loaded: {f.message}")
+            self.show_error(f"The model could not be loaded: {f.message}", f.detail)
 
         return self.bridge.load_model(settings, on_done=done, on_failed=failed, on_event=progress)
 
@@ -328,7 +334,7 @@ class MainWindow(QMainWindow):
         self._answer_ended()
         if widget is not None:
             widget.fail(f.message)
-        self.show_error(f.message)
+        self.show_error(f.message, f.detail)
 
     def _last_turn(self, then) -> None:
         """Remove the last question and answer from history (on the engine lane, so it precedes the next ask)."""
@@ -417,12 +423,18 @@ class MainWindow(QMainWindow):
                                                         if b.library.pending(c["name"])], on_done=changed)
 
     # -- errors and closing ---------------------------------------------------------------------
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, detail: str = "") -> None:
+        """A sentence above the chat (not a modal box: the app keeps working); details go to the clipboard."""
+        if self._closing:
+            return  # jobs cancelled by closing the window report "stopped"; nobody is there to read it
         log.warning("%s", message)
         self.error_bar.setText(message)
+        self._error_detail = detail
+        self.copy_details.setVisible(bool(detail))
         self.error_row.setVisible(True)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._closing = True
         self.watch_timer.stop()
         self.save_state()
         self.bridge.shutdown()

@@ -27,7 +27,7 @@ def budget_to_setting(budget: int | None) -> str | int:
 def budget_from_setting(value) -> int | None:
     if value == "auto":
         return None
-    return value if value in BUDGET_STOPS else 0
+    return value if isinstance(value, int) and value in BUDGET_STOPS else 0
 
 
 class QuestionEdit(QPlainTextEdit):

@@ -1,0 +1,177 @@
+"""The desktop app, off-screen, through the real bridge, engine and default model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.widgets.composer import BUDGET_STOPS
+from engine import Answer, Settings
+
+WAIT_MS = 120_000
+
+
+def settings(**kw) -> Settings:
+    return Settings(**{"n_ctx": 2048, "max_tokens": 24, "temperature": 0.0, **kw})
+
+
+@pytest.fixture
+def window(qtbot, default_model):
+    """A main window with the default model loaded; closed (threads joined) after the test."""
+    from app.window import MainWindow
+
+    w = MainWindow(settings=settings())
+    qtbot.addWidget(w)
+    w.show()
+    w.new_conversation()  # not the conversation the previous test's window left open
+    with qtbot.waitSignal(w.load_model(w.settings).finished, timeout=WAIT_MS):
+        pass
+    assert w.model_info is not None
+    yield w
+    w.close()
+
+
+def ask(qtbot, window, question: str) -> Answer:
+    job = window.send(question)
+    assert job is not None
+    with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
+        pass
+    return blocker.args[0]
+
+
+def test_ask_streams_the_answer_into_the_window(qtbot, window):
+    tokens = []
+    job = window.send("What is the capital of France?")
+    job.event.connect(tokens.append)
+    assert not window.composer.send_button.isEnabled() and window.composer.stop_button.isEnabled()
+    with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
+        pass
+    answer = blocker.args[0]
+    assert answer.text and answer.stop_reason in ("eos", "stop", "length")
+    widget = window.chat.answers[-1]
+    assert widget.text == answer.text
+    assert widget.body.toPlainText().strip() == answer.text.strip()
+    assert window._stream["answer"] >= 1  # tokens arrived one by one before the result
+    assert window.composer.send_button.isEnabled() and not window.composer.stop_button.isEnabled()
+    assert "answer" in window.tokens_label.text() and "tok/s" in window.speed_label.text()
+
+
+def test_escape_stops_the_answer_mid_way(qtbot, window):
+    window.settings.max_tokens = 400
+    job = window.send("Write a long story about a lighthouse keeper and the sea.")
+    qtbot.waitUntil(lambda: window._stream["answer"] >= 3, timeout=WAIT_MS)
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+    with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
+        pass
+    answer = blocker.args[0]
+    assert answer.stop_reason == "cancelled"
+    assert answer.usage.answer_tokens < 400
+    assert "stopped" in window.chat.answers[-1].status.text()
+
+
+def test_the_slider_budget_reaches_the_engine_and_the_reasoning_section(qtbot, window):
+    window.composer.budget.slider.setValue(BUDGET_STOPS.index(128))
+    assert window.composer.budget.value_label.text() == "128"
+    answer = ask(qtbot, window, "If I have 3 apples and buy 4 more, how many do I have?")
+    assert answer.budget == 128
+    assert answer.thinking is not None and 0 < answer.thinking.used <= 128
+    section = window.chat.answers[-1].reasoning
+    assert section.isVisible() and not section.text.isVisible()  # collapsed by default
+    assert f"{answer.thinking.used} / 128 tokens" in section.toggle.text()
+    section.toggle.click()
+    assert section.text.isVisible() and section.text.toPlainText().strip() == answer.reasoning
+
+
+def test_the_budget_is_remembered_per_conversation(qtbot, window):
+    window.new_conversation()
+    window.composer.budget.set_budget(256)
+    answer = ask(qtbot, window, "Name a colour.")
+    first = answer.conversation_id
+    window.new_conversation()
+    window.composer.budget.set_budget(0)
+    ask(qtbot, window, "Name a fruit.")
+    window.open_conversation(first)
+    qtbot.waitUntil(lambda: window.composer.budget.budget() == 256, timeout=10_000)
+
+
+def test_add_a_folder_see_progress_then_cited_sources(qtbot, window, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "lighthouse.txt").write_text("The Skerry lighthouse keeper is called Agnes Morrow. She has kept the "
+                                           "light since 1987 and logs the weather every dawn.\n", encoding="utf-8")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    progress = []
+    job = window.index("Notes", [str(folder)])
+    job.event.connect(progress.append)
+    with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
+        pass
+    report = blocker.args[0]
+    assert report.indexed == 1 and len(report.skipped) == 1
+    assert progress, "indexing reported no progress"
+    assert "1 files indexed" in window.documents.phase.text()
+    assert window.documents.problems.count() == 1 and "broken.pdf" in window.documents.problems.item(0).text()
+    assert window.composer.collection() == "Notes"  # a fresh collection is attached to the question
+    answer = ask(qtbot, window, "Who keeps the Skerry lighthouse?")
+    assert [Path(s["path"]).name for s in answer.sources] == ["lighthouse.txt"]
+    widget = window.chat.answers[-1]
+    assert widget.sources.isVisible() and "lighthouse.txt" in widget.sources.text()
+    assert "Agnes Morrow" in answer.context
+
+
+def test_a_bad_model_file_shows_a_sentence_and_the_app_keeps_working(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"<html>404 Not Found</html>")
+    with qtbot.waitSignal(window.load_model(settings(model=str(bad))).failed, timeout=WAIT_MS) as blocker:
+        pass
+    assert window.error_row.isVisible()
+    assert "could not be loaded" in window.error_bar.text() and blocker.args[0].message in window.error_bar.text()
+    assert window.model_info is not None  # the model that was loaded stays loaded
+    assert ask(qtbot, window, "What is the capital of Italy?").text
+
+
+def test_the_models_dialog_lists_facts_and_rejects_a_bad_import(qtbot, window, tmp_path):
+    window.open_models()
+    qtbot.waitUntil(lambda: getattr(window, "models_dialog", None) is not None, timeout=10_000)
+    dialog = window.models_dialog
+    assert dialog.table.rowCount() >= 1 and dialog.table.item(0, 2).text() == "gemma3"
+    bad = tmp_path / "empty.gguf"
+    bad.write_bytes(b"")
+    dialog.import_requested.emit(str(bad))
+    qtbot.waitUntil(lambda: "empty" in dialog.message.text() or "0 bytes" in dialog.message.text(), timeout=10_000)
+    assert "#c0392b" in dialog.message.styleSheet()
+    dialog.reject()
+
+
+def test_regenerate_replaces_the_last_answer(qtbot, window):
+    window.new_conversation()
+    first = ask(qtbot, window, "Name a planet.")
+    window.regenerate()
+    qtbot.waitUntil(lambda: window.answer_job is not None, timeout=10_000)
+    with qtbot.waitSignal(window.answer_job.done, timeout=WAIT_MS):
+        pass
+    messages = window.bridge.history.messages(first.conversation_id)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert len(window.chat.answers) == 1
+
+
+def test_conversations_survive_a_restart(qtbot, default_model):
+    from app.window import MainWindow
+
+    w = MainWindow(settings=settings())
+    qtbot.addWidget(w)
+    w.start()
+    qtbot.waitUntil(lambda: w.model_info is not None, timeout=WAIT_MS)
+    w.new_conversation()
+    answer = ask(qtbot, w, "Remember the word marmalade.")
+    w.close()  # saves the window state, joins the threads, frees the model
+
+    again = MainWindow(settings=settings())
+    qtbot.addWidget(again)
+    again.start()
+    qtbot.waitUntil(lambda: again.sidebar.list.count() >= 1 and bool(again.chat.answers), timeout=WAIT_MS)
+    assert again.conversation_id == answer.conversation_id
+    assert again.chat.answers[-1].text == answer.text
+    titles = [again.sidebar.list.item(i).text() for i in range(again.sidebar.list.count())]
+    assert "Remember the word marmalade." in titles
+    again.close()

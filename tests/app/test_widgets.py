@@ -1,0 +1,148 @@
+"""The window's parts on their own: keys, the slider's stops, time left, the conversation filter, the bridge."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import Qt, QThread
+
+from app.bridge import Bridge, failure_of
+from app.widgets.composer import BUDGET_STOPS, Composer, budget_from_setting, budget_label, budget_to_setting
+from app.widgets.documents import time_left
+from app.widgets.sidebar import Sidebar
+from engine import Conversation, ModelError
+
+
+def test_enter_sends_shift_enter_adds_a_line_escape_stops(qtbot):
+    c = Composer()
+    qtbot.addWidget(c)
+    sent, stopped = [], []
+    c.send.connect(sent.append)
+    c.stop.connect(lambda: stopped.append(True))
+    qtbot.keyClicks(c.edit, "first line")
+    qtbot.keyClick(c.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(c.edit, "second")
+    assert sent == []
+    qtbot.keyClick(c.edit, Qt.Key.Key_Return)
+    assert sent == ["first line\nsecond"]
+    qtbot.keyClick(c.edit, Qt.Key.Key_Escape)
+    assert stopped == [True]
+    c.set_answering(True)
+    qtbot.keyClick(c.edit, Qt.Key.Key_Return)
+    assert len(sent) == 1  # no second question while one is being answered
+
+
+def test_blank_questions_are_not_sent(qtbot):
+    c = Composer()
+    qtbot.addWidget(c)
+    sent = []
+    c.send.connect(sent.append)
+    qtbot.keyClicks(c.edit, "   ")
+    qtbot.keyClick(c.edit, Qt.Key.Key_Return)
+    assert sent == []
+
+
+def test_slider_stops_and_labels():
+    assert [budget_label(b) for b in BUDGET_STOPS] == ["Off", "128", "256", "512", "1k", "2k", "4k", "8k", "Auto"]
+    for b in BUDGET_STOPS:
+        assert budget_from_setting(budget_to_setting(b)) == b
+    assert budget_from_setting(77) == 0 and budget_from_setting(None) == 0  # unknown values fall back to Off
+
+
+def test_slider_emits_the_budget(qtbot):
+    c = Composer()
+    qtbot.addWidget(c)
+    seen = []
+    c.budget.changed.connect(seen.append)
+    c.budget.slider.setValue(len(BUDGET_STOPS) - 1)
+    assert seen[-1] is None and c.budget.budget() is None and c.budget.value_label.text() == "Auto"
+    qtbot.keyClick(c.budget.slider, Qt.Key.Key_Left)
+    assert c.budget.budget() == 8192
+
+
+def test_the_collection_choice_keeps_a_name_not_listed_yet(qtbot):
+    c = Composer()
+    qtbot.addWidget(c)
+    c.set_collection("Fresh")
+    assert c.collection() == "Fresh"
+    c.set_collections(["A", "Fresh"])
+    assert c.collection() == "Fresh"
+    c.set_collection("")
+    assert c.collection() == ""
+
+
+def test_time_left():
+    assert time_left(100.0, 0, 10, now=105) == ""
+    assert time_left(100.0, 5, 10, now=100.5) == ""  # under a second: no rate worth quoting yet
+    assert time_left(100.0, 5, 10, now=110) == "about 10 s left"
+    assert time_left(100.0, 1, 100, now=110) == "about 16 min left"
+
+
+def test_sidebar_filters_and_selects(qtbot):
+    s = Sidebar()
+    qtbot.addWidget(s)
+    s.set_conversations([Conversation(1, "Lighthouses", 0, 0, {}), Conversation(2, "Bread recipes", 0, 0, {})], 2)
+    assert s.list.currentItem().text() == "Bread recipes"
+    chosen = []
+    s.selected.connect(chosen.append)
+    s.list.setCurrentRow(0)
+    assert chosen == [1]
+    s.search.setText("bread")
+    assert [s.list.item(i).isHidden() for i in range(2)] == [True, False]
+
+
+def test_failures_become_sentences():
+    assert failure_of(ModelError("The file is empty.")).message == "The file is empty."
+    try:
+        {}["x"]
+    except KeyError as e:
+        f = failure_of(e)
+    assert "KeyError" in f.message and "Traceback" in f.detail
+
+
+def test_jobs_run_off_the_gui_thread_in_order_and_report_failures(qtbot, ponder_home):
+    bridge = Bridge()
+    try:
+        threads, results, failures = [], [], []
+        for i in range(3):
+            bridge.read(f"job {i}", lambda b, i=i: threads.append(threading.get_ident()) or i,
+                        on_done=results.append)
+        job = bridge.read("broken", lambda b: 1 / 0, on_failed=failures.append)
+        with qtbot.waitSignal(job.finished, timeout=10_000):
+            pass
+        assert results == [0, 1, 2]
+        assert threading.get_ident() not in threads
+        assert "ZeroDivisionError" in failures[0].message
+        assert not bridge.is_busy("documents")
+    finally:
+        bridge.shutdown()
+
+
+def test_a_cancelled_job_that_had_not_started_never_runs(qtbot, ponder_home):
+    bridge = Bridge()
+    try:
+        gate = threading.Event()
+        ran = []
+        bridge.read("blocker", lambda b: gate.wait(10))
+        queued = bridge.read("queued", lambda b: ran.append(True))
+        queued.cancel()
+        gate.set()
+        with qtbot.waitSignal(queued.failed, timeout=10_000) as blocker:
+            pass
+        assert ran == [] and blocker.args[0].message == "Stopped."
+    finally:
+        bridge.shutdown()
+
+
+def test_shutdown_stops_a_running_answer(qtbot, default_model):
+    from engine import AskOptions, LoadSettings
+
+    bridge = Bridge()
+    with qtbot.waitSignal(bridge.run_on_engine("load", lambda e: e.load(None, LoadSettings(n_ctx=1024))).finished,
+                          timeout=60_000):
+        pass
+    tokens = []
+    bridge.ask("Tell me a very long story.", None, AskOptions(max_tokens=2000), on_event=tokens.append)
+    qtbot.waitUntil(lambda: len(tokens) >= 3, timeout=60_000)
+    bridge.shutdown()  # returns once the answer has seen its cancel flag
+    assert bridge.engine.session is None
