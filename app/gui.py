@@ -1,10 +1,11 @@
 """The desktop app's start: QApplication, the main window, the event loop."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QtMsgType, Qt, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -18,10 +19,24 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+log = logging.getLogger("qt")
+QUIET = ("This plugin does not support propagateSizeHints()",)  # the offscreen platform says this per window
+
+
+def _qt_message(kind: QtMsgType, _context, message: str) -> None:
+    """Qt's own warnings go to logging (stderr with -v), not straight to the terminal."""
+    if message in QUIET:
+        return
+    level = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+             QtMsgType.QtWarningMsg: logging.WARNING}.get(kind, logging.ERROR)
+    log.log(level, "%s", message)
+
+
 def application(argv: list[str] | None = None) -> QApplication:
     """The one QApplication (created on first call)."""
     app = QApplication.instance()
     if app is None:
+        qInstallMessageHandler(_qt_message)
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(argv or [sys.argv[0]])
         app.setApplicationName("Ponder")

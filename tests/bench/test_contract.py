@@ -25,3 +25,11 @@ def test_unknown_benchmark_is_a_clear_error(ponder_home):
     out = subprocess.run([sys.executable, "-m", "app.main", "bench", "--only", "nope"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "Unknown benchmark nope" in out.stderr
+
+
+def test_goals_on_the_value_itself():
+    from bench.runner import Result
+
+    assert Result("gui_stall_max", "ms", 12.0, 6.0, "value<=50").met
+    assert not Result("gui_stall_max", "ms", 60.0, 6.0, "value<=50").met
+    assert Result("decode", "tok/s", 58.0, 60.0, ">=0.95").met and not Result("d", "x", 50.0, 60.0, ">=0.95").met
