@@ -230,8 +230,7 @@ class MainWindow(QMainWindow):
 
     def open_conversation(self, conversation_id: int) -> None:
         self.conversation_id = conversation_id
-        if self._answering_in != conversation_id:
-            self.answer_widget = None  # a running answer elsewhere keeps streaming into history only
+        self.answer_widget = None  # the view is rebuilt from history; a running answer goes on into history
 
         def done(result):
             conversation, messages = result
@@ -327,13 +326,17 @@ class MainWindow(QMainWindow):
                 if last:
                     widget.prompt = last[-1].meta.get("prompt", "")
             self.bridge.read("Reading answer", lambda b: b.history.messages(cid), on_done=prompt)
+        elif answer.conversation_id == self.conversation_id:
+            self.open_conversation(answer.conversation_id)  # its view was rebuilt while it streamed
         self.refresh_conversations()
 
     def _on_answer_failed(self, f: Failure) -> None:
-        widget = self.answer_widget
+        widget, cid = self.answer_widget, self._answering_in
         self._answer_ended()
         if widget is not None:
             widget.fail(f.message)
+        elif cid is not None and cid == self.conversation_id:
+            self.open_conversation(cid)
         self.show_error(f.message, f.detail)
 
     def _last_turn(self, then) -> None:

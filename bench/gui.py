@@ -105,7 +105,10 @@ def bench_gui_stall() -> list[Result]:
           f"indexing, {len(idle)} idle", flush=True)
     p99 = lambda gaps: round(float(np.percentile(gaps, 99)), 2)
     worst = lambda gaps: round(float(gaps.max()), 2)
-    return [Result("gui_stall_max_answering", "ms", worst(stream), worst(idle), "value<=50"),
+    both = np.concatenate([stream, indexing])
+    return [Result("gui_stall_max", "ms", worst(both), worst(idle), "value<=50"),
+            Result("gui_stall_p99", "ms", p99(both), p99(idle), "value<=20"),
+            Result("gui_stall_max_answering", "ms", worst(stream), worst(idle), "value<=50"),
             Result("gui_stall_p99_answering", "ms", p99(stream), p99(idle), "value<=20"),
             Result("gui_stall_max_indexing", "ms", worst(indexing), worst(idle), "value<=50"),
             Result("gui_stall_p99_indexing", "ms", p99(indexing), p99(idle), "value<=20")]

@@ -175,3 +175,22 @@ def test_conversations_survive_a_restart(qtbot, default_model):
     titles = [again.sidebar.list.item(i).text() for i in range(again.sidebar.list.count())]
     assert "Remember the word marmalade." in titles
     again.close()
+
+
+def test_switching_conversations_while_an_answer_streams(qtbot, window):
+    window.new_conversation()
+    first = ask(qtbot, window, "Name a river.")
+    window.new_conversation()
+    window.settings.max_tokens = 120
+    job = window.send("Tell me a long story about a fox.")
+    qtbot.waitUntil(lambda: window._stream["answer"] >= 2, timeout=WAIT_MS)
+    answering_in = window._answering_in
+    window.open_conversation(first.conversation_id)  # away: the answer goes on into history only
+    qtbot.waitUntil(lambda: bool(window.chat.answers) and window.chat.answers[-1].text == first.text, timeout=10_000)
+    window.open_conversation(answering_in)  # and back, while it may still stream
+    with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
+        pass
+    answer = blocker.args[0]
+    qtbot.waitUntil(lambda: bool(window.chat.answers) and window.chat.answers[-1].text == answer.text,
+                    timeout=10_000)
+    assert window.conversation_id == answer.conversation_id == answering_in
