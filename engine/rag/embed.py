@@ -66,8 +66,8 @@ class Embedder:
         cparams.n_seq_max = MAX_SEQUENCES
         cparams.kv_unified = True
         cparams.embeddings = True
-        threads = n_threads or backend.default_threads()
-        cparams.n_threads = cparams.n_threads_batch = threads
+        self.n_threads = n_threads or backend.default_threads()
+        cparams.n_threads = cparams.n_threads_batch = self.n_threads
         self._ctx = internals.LlamaContext(model=self._model, params=cparams, verbose=True)
         self._batch = internals.LlamaBatch(n_tokens=self.n_ctx, embd=0, n_seq_max=MAX_SEQUENCES)
         self.dim = llama_cpp.llama_model_n_embd(self._model.model)
@@ -116,7 +116,13 @@ class Embedder:
         return self.embed_tokens([self.tokenize(self.prefixes.document + t) for t in texts])
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_tokens([self.tokenize(self.prefixes.query + text)])[0]
+        """One thread: a short query embeds as fast on one core (measured 9.3 vs 8.7 ms), and search runs
+        BM25 on the other core meanwhile."""
+        llama_cpp.llama_set_n_threads(self._ctx.ctx, 1, 1)
+        try:
+            return self.embed_tokens([self.tokenize(self.prefixes.query + text)])[0]
+        finally:
+            llama_cpp.llama_set_n_threads(self._ctx.ctx, self.n_threads, self.n_threads)
 
     def close(self) -> None:
         self._batch.close()

@@ -17,6 +17,8 @@ import numpy as np
 
 from engine.database import open_database
 from engine.errors import CollectionError
+from engine.rag import vectors
+from engine.rag.vectors import VectorIndex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -80,7 +82,8 @@ class Store:
         except sqlite3.DatabaseError as e:
             raise CollectionError(f"The document index {self.path} cannot be opened ({e}); move it aside and "
                                   "index again.", str(e)) from None
-        self._matrix_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._matrix_cache: dict[tuple, VectorIndex] = {}
+        self._lexical: dict = {}
         self._generation = 0  # bumped by every write from this process (ids can be reused after a delete)
 
     def q(self, sql: str, args: tuple = ()) -> list:
@@ -217,10 +220,14 @@ class Store:
             WHERE chunks_fts MATCH ? AND f.collection_id=? ORDER BY score LIMIT ?""", (match, collection_id, limit))
 
     def matrix(self, collection_id: int, model: str) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk ids, vectors) of a collection, cached until anything is written: by this process (its
+        """(chunk ids, vectors) of a collection, in the vector index's order."""
+        index = self.vector_index(collection_id, model)
+        return index.ids, index.matrix
+
+    def vector_index(self, collection_id: int, model: str) -> VectorIndex:
+        """The collection's vectors, indexed; cached until anything is written: by this process (its
         generation counter) or by another one (SQLite's data_version), so checking costs no scan."""
-        (version,) = self.q("PRAGMA data_version")[0]
-        key = (collection_id, model, self._generation, version)
+        key = (collection_id, model, *self._version(), vectors.EXACT_BELOW)
         if key not in self._matrix_cache:
             rows = self.q("""SELECT v.chunk_id, v.vec FROM vectors v JOIN chunks k ON v.chunk_id=k.id
                 JOIN files f ON k.file_id=f.id WHERE f.collection_id=? AND v.model=?""", (collection_id, model))
@@ -228,8 +235,25 @@ class Store:
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1) \
                 if rows else np.zeros((0, 0), np.float32)
             self._matrix_cache = {k: v for k, v in self._matrix_cache.items() if k[:2] != key[:2]}
-            self._matrix_cache[key] = (ids, vecs)
+            self._matrix_cache[key] = VectorIndex(ids, vecs)
         return self._matrix_cache[key]
+
+    def _version(self) -> tuple[int, int]:
+        return self._generation, self.q("PRAGMA data_version")[0][0]
+
+    def lexical_stats(self) -> dict:
+        """Chunks in the full-text index and a per-term document-frequency cache, valid until the next write."""
+        version = self._version()
+        if self._lexical.get("version") != version:
+            self._lexical = {"version": version, "chunks": self.q("SELECT count(*) FROM chunks")[0][0], "df": {}}
+        return self._lexical
+
+    def document_frequency(self, term: str) -> int:
+        """Chunks (in all collections) that contain `term` (one quoted FTS5 phrase)."""
+        stats = self.lexical_stats()
+        if term not in stats["df"]:
+            stats["df"][term] = self.q("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (term,))[0][0]
+        return stats["df"][term]
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database (after a big indexing run, reads get faster)."""
