@@ -9,6 +9,8 @@ import os
 import sys
 import time
 
+import psutil
+
 QUESTION = "What is the capital of France?"
 TIMEOUT_S = 300
 
@@ -27,7 +29,9 @@ def run_gui_selftest(as_json: bool = False) -> int:
     settings.max_tokens, settings.temperature, settings.n_ctx = 16, 0.0, 1024
     window = MainWindow(settings=settings)
     window.show()
-    result: dict = {"ok": False}
+    app.processEvents()
+    # From the process's start (interpreter, imports, the frozen bundle unpacking) to a window taking input.
+    result: dict = {"ok": False, "window_s": round(time.time() - psutil.Process().create_time(), 2)}
 
     def finish(ok: bool, **facts) -> None:
         result.update(ok=ok, **facts)
@@ -36,7 +40,8 @@ def run_gui_selftest(as_json: bool = False) -> int:
 
     def loaded(info_backend) -> None:
         info, backend = info_backend
-        result.update(model=info.name, backend=backend.name, load_s=round(time.perf_counter() - started, 2))
+        result.update(model=info.name, backend=backend.name,
+                      model_ready_s=round(time.time() - psutil.Process().create_time(), 2))
         window.composer.budget.set_budget(0)
         window.send(QUESTION).done.connect(answered)
 
@@ -54,8 +59,9 @@ def run_gui_selftest(as_json: bool = False) -> int:
     if as_json:
         print(json.dumps(result))
     elif result["ok"]:
-        print(f"gui selftest ok: {result['model']} on {result['backend']}, {result['streamed_tokens']} tokens "
-              f"streamed into the window, answer {result['answer']!r}, {result['seconds']} s")
+        print(f"gui selftest ok: window after {result['window_s']} s, {result['model']} on {result['backend']} "
+              f"ready after {result['model_ready_s']} s, {result['streamed_tokens']} tokens streamed into the "
+              f"window, answer {result['answer']!r}")
     else:
         print(f"ponder: gui selftest failed: {result.get('error') or result}", file=sys.stderr)
     return 0 if result["ok"] else 1

