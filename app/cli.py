@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import asdict
 
+from app import cli_models
 from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Progress, Registry, SamplingSettings,
                     ThinkingRequest, Token, detect_backend)
 
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = msub.add_parser("format", help="set a model's prompt format")
     fmt.add_argument("name")
     fmt.add_argument("prompt_format")
+    cli_models.add_parsers(msub)
 
     index = sub.add_parser("index", help="add files or folders to a document collection and index them")
     index.add_argument("paths", nargs="*", help="files or folders (none: re-check the collection's folders)")
@@ -318,6 +320,12 @@ def cmd_chat(args) -> int:
 
 
 def cmd_models(args) -> int:
+    if args.action == "pull":
+        with Interrupt() as cancelled:
+            return cli_models.cmd_pull(args, _progress_printer(), cancelled)
+    if args.action in ("rm", "catalog", "token"):
+        return {"rm": cli_models.cmd_rm, "catalog": cli_models.cmd_catalog, "token": cli_models.cmd_token}[
+            args.action](args)
     registry = Registry()
     if args.action == "import":
         entry = registry.import_model(args.path)

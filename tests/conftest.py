@@ -18,6 +18,39 @@ def ponder_home(tmp_path_factory) -> Path:
     return home
 
 
+class MemoryKeyring:
+    """Tests never touch the developer's real keychain: secrets go to a dict for the session."""
+
+    def __init__(self) -> None:
+        import keyring.backend
+
+        class Backend(keyring.backend.KeyringBackend):
+            priority = 1
+            store: dict = {}
+
+            def get_password(self, service, username):
+                return self.store.get((service, username))
+
+            def set_password(self, service, username, password):
+                self.store[(service, username)] = password
+
+            def delete_password(self, service, username):
+                from keyring.errors import PasswordDeleteError
+
+                if self.store.pop((service, username), None) is None:
+                    raise PasswordDeleteError(username)
+        self.backend = Backend()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def memory_keyring():
+    import keyring
+
+    memory = MemoryKeyring().backend
+    keyring.set_keyring(memory)
+    return memory
+
+
 @pytest.fixture(scope="session")
 def default_model(ponder_home) -> Path:
     """The real default model, assembled from its PyPI parts once per session."""

@@ -92,6 +92,16 @@ class Registry:
         data["imported"].remove(entry.path)
         write_json_atomic(self.path, data)
 
+    def remove(self, name_or_path: str) -> None:
+        """Delete a model file that lives in the models folder (downloaded or dropped there)."""
+        entry = self.find(name_or_path)
+        path = Path(entry.path)
+        if entry.source != "folder":
+            what = "the default model" if entry.source == "default" else "an imported file (use forget)"
+            raise ModelError(f"{entry.name} is {what}; only files in the models folder are deleted.")
+        path.unlink(missing_ok=True)
+        Path(str(path) + ".part").unlink(missing_ok=True)
+
     def set_format(self, name_or_path: str, prompt_format: str) -> None:
         if prompt_format not in FORMATS:
             raise ModelError(f"Unknown prompt format '{prompt_format}'; choose one of: {', '.join(FORMATS)}.")

@@ -1,0 +1,66 @@
+"""`ponder models pull|rm|catalog|token`: downloading models and the hub token (kept in the keychain)."""
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from dataclasses import asdict
+
+from engine import Registry
+from engine.models.catalog import load_catalog
+from engine.models.download import download, resolve
+from engine.paths import models_dir
+from engine.secrets import HUB_TOKEN, delete_secret, get_secret, set_secret
+
+
+def add_parsers(msub) -> None:
+    pull = msub.add_parser("pull", help="download a model: REPO/FILE.gguf from the hub (PONDER_HUB), or a URL")
+    pull.add_argument("ref")
+    pull.add_argument("--sha256", help="expected sha256 (the hub's metadata is used when not given)")
+    rm = msub.add_parser("rm", help="delete a downloaded model file from the models folder")
+    rm.add_argument("name")
+    catalog = msub.add_parser("catalog", help="models Ponder suggests, and whether each fits this computer")
+    catalog.add_argument("--json", action="store_true")
+    token = msub.add_parser("token", help="save the hub token for gated models in the system keychain")
+    token.add_argument("--clear", action="store_true", help="remove it")
+
+
+def cmd_pull(args, on_progress, is_cancelled) -> int:
+    token = get_secret(HUB_TOKEN)
+    target = resolve(args.ref, token=token, sha256=args.sha256)
+    path = download(target, models_dir(), token, on_progress, is_cancelled)
+    entry = Registry().find(str(path))
+    facts = f" ({entry.info.architecture}, {entry.info.size_label}, {entry.info.quantization})" if entry.info else ""
+    print(f"downloaded {path.name}{facts}; `ponder ask --model {entry.name} …` uses it")
+    return 0
+
+
+def cmd_rm(args) -> int:
+    Registry().remove(args.name)
+    return 0
+
+
+def cmd_catalog(args) -> int:
+    entries = load_catalog()
+    rows = [{**asdict(e), "ref": e.ref, "fits": e.fits()[0], "fit": e.fits()[1]} for e in entries]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']:30} {r['kind']:9} {r['size_mb']:>7,} MB  {r['quantization']:7} {r['licence']:20} "
+              f"{r['fit']}\n    ponder models pull {r['ref']}")
+    return 0
+
+
+def cmd_token(args) -> int:
+    if args.clear:
+        delete_secret(HUB_TOKEN)
+        print("the hub token was removed from the keychain")
+        return 0
+    value = getpass.getpass("Hub token (input hidden): ") if sys.stdin.isatty() else sys.stdin.readline()
+    if not value.strip():
+        print("ponder: no token given; nothing saved", file=sys.stderr)
+        return 2
+    set_secret(HUB_TOKEN, value.strip())
+    print("the hub token is saved in the system keychain")
+    return 0
