@@ -8,7 +8,7 @@ submitting still sees every event.
 Cancelling sets a flag the engine checks between tokens and files.
 
 The model and everything that uses it (load, ask) live on the `engine` lane.
-Indexing and history reads run on the `documents` lane with their own SQLite
+Downloads have their own lane. Indexing and history reads run on the `documents` lane with their own SQLite
 connections (WAL lets them read while the engine writes), so the sidebar and a
 long indexing job never wait behind an answer, nor an answer behind them.
 """
@@ -25,10 +25,12 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine import (AskOptions, Cancelled, Engine, Failure, History, Library, LoadSettings, PonderError, Progress,
                     Settings)
-from engine.paths import data_dir
+from engine.models.download import download, resolve
+from engine.paths import data_dir, models_dir
+from engine.secrets import HUB_TOKEN, get_secret
 
 log = logging.getLogger(__name__)
-LANES = ("engine", "documents")
+LANES = ("engine", "documents", "downloads")
 
 
 class Job(QObject):
@@ -210,6 +212,15 @@ class Bridge(QObject):
         """A short read (history, collections) on the documents lane: `fn(bridge)`."""
         return self.submit(label, "documents", lambda job: fn(self), **callbacks)
 
+    # -- downloads lane -------------------------------------------------------------------------
+    def pull(self, ref: str, **callbacks) -> Job:
+        """Download REPO/FILE (or a URL) into the models folder; the result is the file's path."""
+        def run(job: Job):
+            token = get_secret(HUB_TOKEN)
+            target = resolve(ref, token=token)
+            return download(target, models_dir(), token, job.emit, job.is_cancelled)
+        return self.submit(f"Downloading {ref}", "downloads", run, **callbacks)
+
     # -- shutdown -------------------------------------------------------------------------------
     def cancel_all(self) -> None:
         for queue in self._pending.values():
@@ -220,7 +231,8 @@ class Bridge(QObject):
         """Stop every job, free the model and the index on their own threads, end the threads. Safe to call
         twice. Blocks until the running jobs have seen their cancel flag (one token or one file)."""
         self.cancel_all()
-        closers = {"engine": lambda job: self.engine.unload(), "documents": lambda job: self._close_library()}
+        closers = {"engine": lambda job: self.engine.unload(), "documents": lambda job: self._close_library(),
+                   "downloads": lambda job: None}
         for lane, thread in self._threads.items():
             self._runners[lane].post_and_wait.emit(Job("Closing", lane, closers[lane]))
             thread.quit()

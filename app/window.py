@@ -16,6 +16,8 @@ from app.widgets.documents import DocumentsPanel
 from app.widgets.models_dialog import ModelsDialog
 from engine import (Answer, AskOptions, Failure, IndexReport, ModelInfo, Progress, SamplingSettings, Settings,
                     ThinkingRequest, Token)
+from engine.errors import ModelError
+from engine.models.catalog import load_catalog
 from engine.paths import config_dir
 from engine.settings import read_json, write_json_atomic
 
@@ -34,6 +36,7 @@ class MainWindow(QMainWindow):
         self.backend_name = "not known until a model loads"
         self.answer_job: Job | None = None
         self.index_job: Job | None = None
+        self.download_job: Job | None = None
         self.answer_widget: AnswerWidget | None = None
         self._answering_in: int | None = None  # the conversation the running answer belongs to
         self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
@@ -194,8 +197,15 @@ class MainWindow(QMainWindow):
                                   on_failed=lambda f: self.show_error(f.message))
 
     def _show_models(self, entries) -> None:
+        try:
+            catalog = load_catalog()
+        except ModelError as e:
+            catalog = []
+            self.show_error(e.message)
         dialog = ModelsDialog(entries, self.settings, self.backend_name,
-                              self.model_info.name if self.model_info else "", self)
+                              self.model_info.name if self.model_info else "", self, catalog)
+        dialog.download_requested.connect(lambda ref: self.pull(ref, dialog))
+        dialog.cancel_download.connect(lambda: self.download_job and self.download_job.cancel())
 
         def imported(entry):
             dialog.show_message(f"Imported {entry.name}.")
@@ -208,6 +218,30 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda: self.load_model(dialog.chosen_settings()))
         self.models_dialog = dialog
         dialog.open()
+
+    def pull(self, ref: str, dialog: ModelsDialog) -> Job | None:
+        if self.download_job is not None:
+            dialog.show_message("A model is already downloading; wait for it or pause it.", error=True)
+            return None
+        dialog.download_started()
+
+        def done(path):
+            self.download_job = None
+            dialog.download_finished(f"Downloaded {path.name}; select it under Installed and choose "
+                                     "“Use selected model”.")
+            self.bridge.run_on_engine("Listing models", lambda e: e.registry.entries(),
+                                      on_done=lambda es: dialog.set_entries(es, self.settings.model))
+
+        def failed(f: Failure):
+            self.download_job = None
+            paused = f.message == "Stopped." or "paused" in f.message
+            dialog.download_finished("Paused; Download again resumes where it stopped." if paused else f.message,
+                                     error=not paused)
+
+        self.download_job = self.bridge.pull(ref, on_done=done, on_failed=failed,
+                                             on_event=lambda p: isinstance(p, Progress)
+                                             and dialog.download_progress_changed(p))
+        return self.download_job
 
     # -- conversations --------------------------------------------------------------------------
     def refresh_conversations(self, open_current: bool = False) -> None:

@@ -5,11 +5,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QHeaderView, QLabel, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout)
+                               QHeaderView, QLabel, QProgressBar, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
-from engine import ModelEntry, Settings
+from engine import ModelEntry, Progress, Settings
+from engine.models.catalog import CatalogEntry
 
 COLUMNS = ("Model", "Source", "Architecture", "Parameters", "Quantization", "Context", "Thinking", "File")
+CATALOG_COLUMNS = ("Model", "Kind", "Size", "Quantization", "Thinking", "Licence", "This computer")
 
 
 def entry_cells(e: ModelEntry) -> list[str]:
@@ -24,9 +27,11 @@ class ModelsDialog(QDialog):
     """Emits `import_requested(path)`; the window validates through the bridge and calls `import_failed`."""
 
     import_requested = Signal(str)
+    download_requested = Signal(str)  # REPO/FILE
+    cancel_download = Signal()
 
     def __init__(self, entries: list[ModelEntry], settings: Settings, backend: str, loaded: str,
-                 parent=None) -> None:
+                 parent=None, catalog: list[CatalogEntry] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.resize(860, 460)
@@ -70,9 +75,15 @@ class ModelsDialog(QDialog):
         top.addWidget(QLabel("Installed models"))
         top.addStretch(1)
         top.addWidget(self.import_button)
+        installed = QWidget()
+        column = QVBoxLayout(installed)
+        column.addLayout(top)
+        column.addWidget(self.table, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(installed, "Installed")
+        self.tabs.addTab(self._catalog_tab(catalog or []), "Download")
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(self.message)
         layout.addLayout(form)
         layout.addWidget(buttons)
@@ -80,6 +91,69 @@ class ModelsDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.entries: list[ModelEntry] = []
         self.set_entries(entries, settings.model)
+
+    def _catalog_tab(self, catalog: list[CatalogEntry]) -> QWidget:
+        self.catalog = catalog
+        self.catalog_table = QTableWidget(len(catalog), len(CATALOG_COLUMNS))
+        self.catalog_table.setHorizontalHeaderLabels(CATALOG_COLUMNS)
+        self.catalog_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.catalog_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.catalog_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.catalog_table.verticalHeader().setVisible(False)
+        self.catalog_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.catalog_table.horizontalHeader().setStretchLastSection(True)
+        for row, e in enumerate(catalog):
+            fits, why = e.fits()
+            cells = [e.name, e.kind, f"{e.size_mb:,} MB", e.quantization, e.thinking, e.licence, why]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(e.ref if col == 0 else text)
+                if col == len(cells) - 1 and not fits:
+                    item.setForeground(Qt.GlobalColor.darkRed)
+                self.catalog_table.setItem(row, col, item)
+        self.download_button = QPushButton("Download")
+        self.download_progress = QProgressBar()
+        self.download_progress.setVisible(False)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Stop for now; downloading again resumes where it stopped")
+        self.pause_button.setVisible(False)
+        self.download_button.clicked.connect(self._download)
+        self.pause_button.clicked.connect(self.cancel_download)
+        row = QHBoxLayout()
+        row.addWidget(self.download_progress, 1)
+        row.addWidget(self.pause_button)
+        row.addWidget(self.download_button)
+        tab = QWidget()
+        column = QVBoxLayout(tab)
+        column.addWidget(self.catalog_table, 1)
+        column.addLayout(row)
+        return tab
+
+    def _download(self) -> None:
+        rows = self.catalog_table.selectionModel().selectedRows()
+        if rows:
+            entry = self.catalog[rows[0].row()]
+            self.show_message(f"Downloading {entry.name} from {entry.repo}…")
+            self.download_requested.emit(entry.ref)
+
+    def download_started(self) -> None:
+        self.tabs.setCurrentIndex(1)
+        self.download_button.setEnabled(False)
+        self.download_progress.setRange(0, 0)
+        self.download_progress.setVisible(True)
+        self.pause_button.setVisible(True)
+
+    def download_progress_changed(self, p: Progress) -> None:
+        if p.total > 0:
+            self.download_progress.setRange(0, 1000)
+            self.download_progress.setValue(int(1000 * p.done / p.total))
+            self.download_progress.setFormat(f"{p.done / 1e6:,.0f} of {p.total / 1e6:,.0f} MB")
+
+    def download_finished(self, message: str, error: bool = False) -> None:
+        self.download_button.setEnabled(True)
+        self.download_progress.setVisible(False)
+        self.pause_button.setVisible(False)
+        self.show_message(message, error)
 
     def set_entries(self, entries: list[ModelEntry], current: str) -> None:
         self.entries = entries

@@ -194,3 +194,24 @@ def test_switching_conversations_while_an_answer_streams(qtbot, window):
     qtbot.waitUntil(lambda: bool(window.chat.answers) and window.chat.answers[-1].text == answer.text,
                     timeout=10_000)
     assert window.conversation_id == answer.conversation_id == answering_in
+
+
+def test_download_from_the_models_dialog_with_progress(qtbot, window, tiny_model, monkeypatch):
+    from tests.engine.models.hub_server import hub_with
+
+    window.open_models()
+    qtbot.waitUntil(lambda: getattr(window, "models_dialog", None) is not None, timeout=10_000)
+    dialog = window.models_dialog
+    assert dialog.catalog_table.rowCount() == len(dialog.catalog) >= 10
+    with hub_with(tiny_model, "org/gui-GGUF/gui-tiny.gguf") as hub:
+        monkeypatch.setenv("PONDER_HUB", hub.url)
+        seen = []
+        job = window.pull("org/gui-GGUF/gui-tiny.gguf", dialog)
+        job.event.connect(seen.append)
+        assert dialog.download_progress.isVisible()
+        with qtbot.waitSignal(job.done, timeout=60_000):
+            pass
+    assert seen and "Downloaded gui-tiny.gguf" in dialog.message.text()
+    assert not dialog.download_progress.isVisible()
+    qtbot.waitUntil(lambda: any(e.name == "gui-tiny" for e in dialog.entries), timeout=10_000)
+    dialog.reject()
