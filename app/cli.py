@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict
 
 from app import cli_models
+from engine.remote import RemoteEndpoint, RemoteEngine
+from engine.secrets import get_secret
 from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Progress, Registry, SamplingSettings,
                     ThinkingRequest, Token, detect_backend)
 
@@ -75,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--conversation", type=int, help="continue this conversation (its id)")
     ask.add_argument("--collection", help="answer from this document collection, citing its sources; it stays "
                      "attached to the conversation (\"\" detaches it)")
+    ask.add_argument("--remote", metavar="URL", help="answer through an OpenAI-compatible server (its /v1 base URL); "
+                     "its API key, if any, comes from the keychain (`ponder models token --remote URL`)")
+    ask.add_argument("--remote-model", default="", help="the server's model name (default: the first it lists)")
+    ask.add_argument("--remote-prefilled-think", action="store_true",
+                     help="the server's chat template opens the thinking span itself")
     _add_model_options(ask)
     _add_generation_options(ask)
 
@@ -212,8 +219,14 @@ def answer_json(answer) -> dict:
 
 def cmd_ask(args) -> int:
     options = _options(args)
-    engine = Engine()
-    _load(engine, args)
+    if args.remote:
+        if options.collection:
+            raise CliError("--collection works with local models only, for now")
+        endpoint = RemoteEndpoint(args.remote, args.remote_model, args.remote_prefilled_think)
+        engine = RemoteEngine(endpoint, get_secret(endpoint.secret_name))
+    else:
+        engine = Engine()
+        _load(engine, args)
     with Interrupt() as cancelled:
         answer = engine.ask(args.question, conversation_id=args.conversation, options=options,
                             on_event=None if args.json else _printer(),

@@ -10,6 +10,7 @@ from engine import Registry
 from engine.models.catalog import load_catalog
 from engine.models.download import download, resolve
 from engine.paths import models_dir
+from engine.remote import RemoteEndpoint
 from engine.secrets import HUB_TOKEN, delete_secret, get_secret, set_secret
 
 
@@ -21,8 +22,9 @@ def add_parsers(msub) -> None:
     rm.add_argument("name")
     catalog = msub.add_parser("catalog", help="models Ponder suggests, and whether each fits this computer")
     catalog.add_argument("--json", action="store_true")
-    token = msub.add_parser("token", help="save the hub token for gated models in the system keychain")
+    token = msub.add_parser("token", help="save the hub token (or a remote server's API key) in the system keychain")
     token.add_argument("--clear", action="store_true", help="remove it")
+    token.add_argument("--remote", metavar="URL", help="the API key of this OpenAI-compatible server instead")
 
 
 def cmd_pull(args, on_progress, is_cancelled) -> int:
@@ -53,14 +55,16 @@ def cmd_catalog(args) -> int:
 
 
 def cmd_token(args) -> int:
+    name, what = (RemoteEndpoint(args.remote).secret_name, f"API key for {args.remote}") if args.remote \
+        else (HUB_TOKEN, "hub token")
     if args.clear:
-        delete_secret(HUB_TOKEN)
-        print("the hub token was removed from the keychain")
+        delete_secret(name)
+        print(f"the {what} was removed from the keychain")
         return 0
-    value = getpass.getpass("Hub token (input hidden): ") if sys.stdin.isatty() else sys.stdin.readline()
+    value = getpass.getpass(f"{what} (input hidden): ") if sys.stdin.isatty() else sys.stdin.readline()
     if not value.strip():
-        print("ponder: no token given; nothing saved", file=sys.stderr)
+        print("ponder: nothing given; nothing saved", file=sys.stderr)
         return 2
-    set_secret(HUB_TOKEN, value.strip())
-    print("the hub token is saved in the system keychain")
+    set_secret(name, value.strip())
+    print(f"the {what} is saved in the system keychain")
     return 0

@@ -17,6 +17,9 @@ def get_secret(name: str) -> str | None:
     """The secret, or None when unset or when this system has no usable keychain (logged, never the value)."""
     try:
         return keyring.get_password(SERVICE, name)
+    except keyring.errors.NoKeyringError:
+        log.debug("no system keychain: %s is not set", name)  # a normal state on servers and minimal desktops
+        return None
     except KeyringError as e:
         log.warning("the keychain could not be read for %s: %s", name, type(e).__name__)
         return None

@@ -1,0 +1,120 @@
+"""The remote engine against llama-cpp-python's own OpenAI-compatible server on loopback: streaming, history,
+cancel, and the thinking budget cut at exactly the budget."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from engine import AskOptions, SamplingSettings, ThinkingRequest, Token
+from engine.remote import RemoteEndpoint, RemoteEngine, RemoteError, TagSplitter
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(model, tmp_path_factory, *extra: str):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
+                                "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", *extra],
+                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/models", timeout=2) as r:
+                json.loads(r.read())
+            break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text()[-2000:])
+            time.sleep(0.3)
+    return process, url
+
+
+@pytest.fixture(scope="module")
+def default_server(default_model, tmp_path_factory):
+    # The default model is a base model: an instruction format makes it answer instead of ending the turn.
+    process, url = _serve(default_model, tmp_path_factory, "--chat_format", "alpaca")
+    yield url
+    process.terminate()
+    process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def thinking_server(tiny_model, tmp_path_factory):
+    """A tiny random model whose template opens <think>: it thinks until something cuts it off."""
+    process, url = _serve(tiny_model, tmp_path_factory)
+    yield url
+    process.terminate()
+    process.wait(30)
+
+
+def greedy(**kw) -> AskOptions:
+    return AskOptions(sampling=SamplingSettings(temperature=0.0, seed=1), **kw)
+
+
+def test_remote_answers_stream_and_are_kept_in_history(default_server, ponder_home):
+    engine = RemoteEngine(RemoteEndpoint(default_server))
+    tokens = []
+    answer = engine.ask("What is the capital of France?", options=greedy(max_tokens=16), on_event=tokens.append)
+    assert answer.text and answer.backend.startswith("remote")
+    assert "".join(t.text for t in tokens if isinstance(t, Token)).strip() == answer.text
+    again = engine.ask("And of Italy?", conversation_id=answer.conversation_id, options=greedy(max_tokens=16))
+    messages = engine.history.messages(again.conversation_id)
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[1].content == answer.text and messages[-1].state == "complete"
+
+
+def test_remote_cancel_stops_the_stream(default_server):
+    engine = RemoteEngine(RemoteEndpoint(default_server))
+    seen = []
+    answer = engine.ask("Write a long story about the sea.", options=greedy(max_tokens=300),
+                        on_event=seen.append, is_cancelled=lambda: len(seen) >= 3)
+    assert answer.stop_reason == "cancelled" and answer.usage.answer_tokens <= 4
+    assert engine.history.messages(answer.conversation_id)[-1].state == "cancelled"
+
+
+@pytest.mark.parametrize("budget", [1, 8, 32])
+def test_remote_thinking_stops_at_exactly_the_budget(thinking_server, budget):
+    engine = RemoteEngine(RemoteEndpoint(thinking_server, prefilled_think=True))
+    answer = engine.ask("Think about it.", options=greedy(max_tokens=8, thinking=ThinkingRequest(budget)))
+    report = answer.thinking
+    assert report.used <= budget
+    assert report.closed_by in ("budget", "model")
+    if budget <= 8:  # seeded: this random model does not close its span by itself that soon
+        assert report.closed_by == "budget"
+    if report.closed_by == "budget":
+        assert report.used == budget and answer.usage.answer_tokens >= 1  # it went on, with thinking closed
+
+
+def test_remote_budget_off_shows_no_thinking(thinking_server):
+    engine = RemoteEngine(RemoteEndpoint(thinking_server, prefilled_think=True))
+    answer = engine.ask("Think about it.", options=greedy(max_tokens=8, thinking=ThinkingRequest(0)))
+    assert answer.thinking.used == 0 and answer.reasoning == "" and answer.thinking.closed_by == "off"
+
+
+def test_an_unreachable_server_is_a_sentence():
+    with pytest.raises(RemoteError, match="Cannot reach"):
+        RemoteEngine(RemoteEndpoint("http://127.0.0.1:9/v1")).models()
+
+
+def test_tags_split_across_pieces():
+    s = TagSplitter()
+    out = [p for piece in ["Hi <th", "ink>plan", "ning</thi", "nk>Answer"] for p in s.feed(piece)]
+    out += list(s.flush())
+    joined = {}
+    for kind, text in out:
+        joined[kind] = joined.get(kind, "") + text
+    assert joined == {"answer": "Hi Answer", "thinking": "planning"}
+    prefilled = TagSplitter(inside=True)
+    assert list(prefilled.feed("reasoning</think>done")) == [("thinking", "reasoning"), ("answer", "done")]
