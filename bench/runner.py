@@ -55,13 +55,14 @@ def machine() -> dict:
 
 
 def _registry() -> dict[str, Callable[[], list[Result]]]:
-    from bench import budget, core, documents, gui
+    from bench import budget, core, documents, gui, remote
 
     return {"decode": core.bench_decode, "prefill": core.bench_prefill, "turn2_ttft": core.bench_turn2_ttft,
             "budget_overhead": budget.bench_budget_overhead, "budget_overshoot": budget.bench_budget_overshoot,
             "budget_close_cost": budget.bench_budget_close_cost, "budget_sweep": budget.bench_budget_sweep,
             "index_throughput": documents.bench_index_throughput, "search_latency": documents.bench_search_latency,
-            "retrieval_quality": documents.bench_retrieval_quality, "gui_stall": gui.bench_gui_stall}
+            "retrieval_quality": documents.bench_retrieval_quality, "gui_stall": gui.bench_gui_stall,
+            "download": remote.bench_download, "remote_decode": remote.bench_remote_decode}
 
 
 def run_benchmarks(only: list[str] | None = None, as_json: bool = False) -> int:

@@ -197,7 +197,7 @@ def test_switching_conversations_while_an_answer_streams(qtbot, window):
 
 
 def test_download_from_the_models_dialog_with_progress(qtbot, window, tiny_model, monkeypatch):
-    from tests.engine.models.hub_server import hub_with
+    from bench.hub import hub_with
 
     window.open_models()
     qtbot.waitUntil(lambda: getattr(window, "models_dialog", None) is not None, timeout=10_000)

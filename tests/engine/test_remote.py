@@ -3,7 +3,6 @@ cancel, and the thinking budget cut at exactly the budget."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -11,18 +10,13 @@ import urllib.request
 
 import pytest
 
+from bench.hub import free_port
 from engine import AskOptions, SamplingSettings, ThinkingRequest, Token
 from engine.remote import RemoteEndpoint, RemoteEngine, RemoteError, TagSplitter
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(model, tmp_path_factory, *extra: str):
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
                                 "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", *extra],

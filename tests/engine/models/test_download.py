@@ -11,7 +11,7 @@ import pytest
 
 from engine import Cancelled, ModelError, Registry
 from engine.models.download import download, resolve
-from tests.engine.models.hub_server import hub_with
+from bench.hub import hub_with
 
 REF = "org/tiny-GGUF/tiny.gguf"
 

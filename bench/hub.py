@@ -1,9 +1,10 @@
-"""A Hugging Face-style hub on loopback for download tests: the tree API with sha256 metadata, Range
+"""A Hugging Face-style hub on loopback, for download tests and the download benchmark: the tree API with sha256 metadata, Range
 requests, and switches to cut a download short or flip a byte."""
 from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,6 +87,12 @@ class Hub:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def hub_with(path: Path, key: str = "org/tiny-GGUF/tiny.gguf") -> Hub:
