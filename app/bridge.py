@@ -27,7 +27,8 @@ from engine import (AskOptions, Cancelled, Engine, Failure, History, Library, Lo
                     Settings)
 from engine.models.download import download, resolve
 from engine.paths import data_dir, models_dir
-from engine.secrets import HUB_TOKEN, get_secret
+from engine.remote import RemoteEndpoint, RemoteEngine, save_endpoint
+from engine.secrets import HUB_TOKEN, get_secret, set_secret
 
 log = logging.getLogger(__name__)
 LANES = ("engine", "documents", "downloads")
@@ -126,6 +127,7 @@ class Bridge(QObject):
         super().__init__()
         self.history = History(data_dir() / "history.sqlite3") if engine is None else engine.history
         self.engine = engine or Engine(history=self.history)
+        self.answerer: Engine | RemoteEngine = self.engine  # who answers: the local engine or a server
         self._library: Library | None = None  # the documents lane's own (store connection, embedder)
         self._threads: dict[str, QThread] = {}
         self._runners: dict[str, _Runner] = {}
@@ -174,6 +176,7 @@ class Bridge(QObject):
                             n_gpu_layers=None if settings.n_gpu_layers == -2 else settings.n_gpu_layers)
         def run(job: Job):
             info = self.engine.load(settings.model or None, load, job.emit, job.is_cancelled)
+            self.answerer = self.engine
             return info, self.engine.backend
         return self.submit("Loading model", "engine", run, **callbacks)
 
@@ -188,9 +191,22 @@ class Bridge(QObject):
             if settings:
                 conversation = self.history.conversation(cid)
                 self.history.update_settings(cid, {**conversation.settings, **settings})
-            return self.engine.ask(question, conversation_id=cid, options=options, on_event=job.emit,
-                                   is_cancelled=job.is_cancelled)
+            return self.answerer.ask(question, conversation_id=cid, options=options, on_event=job.emit,
+                                     is_cancelled=job.is_cancelled)
         return self.submit("Answering", "engine", run, **callbacks)
+
+    def use_remote(self, endpoint: RemoteEndpoint, api_key: str = "", **callbacks) -> Job:
+        """Answer through `endpoint` from now on (checked by listing its models); the result is the model name.
+        The endpoint is saved and a given API key goes to the keychain. A loaded local model stays loaded."""
+        def run(job: Job):
+            save_endpoint(endpoint)
+            if api_key:
+                set_secret(endpoint.secret_name, api_key)
+            remote = RemoteEngine(endpoint, get_secret(endpoint.secret_name), self.history)
+            model = remote.model
+            self.answerer = remote
+            return model
+        return self.submit("Connecting", "engine", run, **callbacks)
 
     def run_on_engine(self, label: str, fn: Callable[[Engine], object], **callbacks) -> Job:
         return self.submit(label, "engine", lambda job: fn(self.engine), **callbacks)

@@ -19,6 +19,7 @@ from engine import (Answer, AskOptions, Failure, IndexReport, ModelInfo, Progres
 from engine.errors import ModelError
 from engine.models.catalog import load_catalog
 from engine.paths import config_dir
+from engine.remote import RemoteEndpoint, load_endpoints, remove_endpoint
 from engine.settings import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,11 @@ class MainWindow(QMainWindow):
         """First start: load the model in the background; the window is usable at once."""
         self.refresh_conversations(open_current=True)
         self.refresh_collections()
-        self.load_model(self.settings)
+        remote = next((e for e in load_endpoints() if e.url == self.settings.remote), None)
+        if remote is not None:
+            self.use_remote(remote)
+        else:
+            self.load_model(self.settings)
 
     # -- model ----------------------------------------------------------------------------------
     def load_model(self, settings: Settings) -> Job:
@@ -179,6 +184,7 @@ class MainWindow(QMainWindow):
 
         def done(result):
             info, backend = result
+            settings.remote = ""  # a local model answers again
             self.load_progress.setVisible(False)
             self.model_info, self.backend_name = info, backend.name
             self.model_label.setText(f"{info.name} · {backend.name}")
@@ -203,7 +209,9 @@ class MainWindow(QMainWindow):
             catalog = []
             self.show_error(e.message)
         dialog = ModelsDialog(entries, self.settings, self.backend_name,
-                              self.model_info.name if self.model_info else "", self, catalog)
+                              self.model_info.name if self.model_info else "", self, catalog, load_endpoints())
+        dialog.remote_chosen.connect(lambda endpoint, key: self.use_remote(endpoint, key, dialog))
+        dialog.remote_removed.connect(lambda url: self.bridge.read("Removing server", lambda b: remove_endpoint(url)))
         dialog.download_requested.connect(lambda ref: self.pull(ref, dialog))
         dialog.cancel_download.connect(lambda: self.download_job and self.download_job.cancel())
 
@@ -218,6 +226,21 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda: self.load_model(dialog.chosen_settings()))
         self.models_dialog = dialog
         dialog.open()
+
+    def use_remote(self, endpoint: RemoteEndpoint, api_key: str = "", dialog: ModelsDialog | None = None) -> Job:
+        """Answer through a server from now on; the endpoint is saved, its key goes to the keychain."""
+        def done(model: str) -> None:
+            self.model_label.setText(f"{model} · remote {endpoint.url}")
+            self.settings.remote = endpoint.url
+            self.settings.save()
+            if dialog is not None:
+                dialog.show_message(f"Answering with {model} on {endpoint.url}.")
+                dialog.set_remotes(load_endpoints())
+
+        def failed(f: Failure) -> None:
+            (dialog.show_message(f.message, error=True) if dialog is not None else self.show_error(f.message))
+
+        return self.bridge.use_remote(endpoint, api_key, on_done=done, on_failed=failed)
 
     def pull(self, ref: str, dialog: ModelsDialog) -> Job | None:
         if self.download_job is not None:

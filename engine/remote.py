@@ -16,13 +16,15 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
 from engine.chat.history import History
 from engine.chat.recorder import AnswerRecorder
 from engine.errors import Cancelled, PonderError
 from engine.events import Answer, ThinkingReport, Timings, Usage
-from engine.paths import data_dir
+from engine.paths import config_dir, data_dir
+from engine.settings import read_json, write_json_atomic
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TIMEOUT_S = 120
@@ -42,6 +44,27 @@ class RemoteEndpoint:
     def secret_name(self) -> str:
         """The keychain entry holding this endpoint's API key."""
         return f"api-key:{self.url.rstrip('/')}"
+
+
+def _endpoints_path() -> Path:
+    return config_dir() / "remotes.json"
+
+
+def load_endpoints() -> list[RemoteEndpoint]:
+    """Saved servers (their API keys are in the keychain, not here)."""
+    rows = read_json(_endpoints_path(), [])
+    known = {"url", "model", "prefilled_think"}
+    return [RemoteEndpoint(**{k: v for k, v in r.items() if k in known}) for r in rows
+            if isinstance(r, dict) and r.get("url")]
+
+
+def save_endpoint(endpoint: RemoteEndpoint) -> None:
+    rows = [e for e in load_endpoints() if e.url != endpoint.url] + [endpoint]
+    write_json_atomic(_endpoints_path(), [asdict(e) for e in rows])
+
+
+def remove_endpoint(url: str) -> None:
+    write_json_atomic(_endpoints_path(), [asdict(e) for e in load_endpoints() if e.url != url])
 
 
 class TagSplitter:
@@ -185,6 +208,9 @@ class RemoteEngine:
         from engine.engine import AskOptions
 
         options = options or AskOptions()
+        if options.collection:
+            raise RemoteError("Answers from documents need a local model for now: choose one under Models, or "
+                              "ask without documents.")
         cancelled = is_cancelled or (lambda: False)
         question = question.strip()
         if not question:

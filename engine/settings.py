@@ -48,6 +48,7 @@ class Settings:
     temperature: float = 0.7
     max_tokens: int = 1024
     system_prompt: str = ""
+    remote: str = ""  # the URL of a saved OpenAI-compatible server to answer with instead of a local model
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Settings":

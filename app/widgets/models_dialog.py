@@ -4,12 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QHeaderView, QLabel, QProgressBar, QPushButton, QSpinBox, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from engine import ModelEntry, Progress, Settings
 from engine.models.catalog import CatalogEntry
+from engine.remote import RemoteEndpoint
 
 COLUMNS = ("Model", "Source", "Architecture", "Parameters", "Quantization", "Context", "Thinking", "File")
 CATALOG_COLUMNS = ("Model", "Kind", "Size", "Quantization", "Thinking", "Licence", "This computer")
@@ -29,9 +31,12 @@ class ModelsDialog(QDialog):
     import_requested = Signal(str)
     download_requested = Signal(str)  # REPO/FILE
     cancel_download = Signal()
+    remote_chosen = Signal(object, str)  # RemoteEndpoint, API key ("" keeps the saved one)
+    remote_removed = Signal(str)  # url
 
     def __init__(self, entries: list[ModelEntry], settings: Settings, backend: str, loaded: str,
-                 parent=None, catalog: list[CatalogEntry] | None = None) -> None:
+                 parent=None, catalog: list[CatalogEntry] | None = None,
+                 remotes: list[RemoteEndpoint] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.resize(860, 460)
@@ -82,6 +87,7 @@ class ModelsDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(installed, "Installed")
         self.tabs.addTab(self._catalog_tab(catalog or []), "Download")
+        self.tabs.addTab(self._servers_tab(remotes or []), "Servers")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.message)
@@ -128,6 +134,71 @@ class ModelsDialog(QDialog):
         column.addWidget(self.catalog_table, 1)
         column.addLayout(row)
         return tab
+
+    def _servers_tab(self, remotes: list[RemoteEndpoint]) -> QWidget:
+        """OpenAI-compatible servers (llama-server, vLLM, Ollama, LM Studio) to answer with instead."""
+        self.servers = QListWidget()
+        self.server_url = QLineEdit()
+        self.server_url.setPlaceholderText("http://127.0.0.1:8080/v1")
+        self.server_model = QLineEdit()
+        self.server_model.setPlaceholderText("the first model the server lists")
+        self.server_key = QLineEdit()
+        self.server_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.server_key.setPlaceholderText("kept in the system keychain; empty keeps the saved one")
+        self.server_prefilled = QCheckBox("The server's chat template opens the thinking span itself")
+        form = QFormLayout()
+        form.addRow("Address", self.server_url)
+        form.addRow("Model", self.server_model)
+        form.addRow("API key", self.server_key)
+        form.addRow("", self.server_prefilled)
+        self.use_server_button = QPushButton("Answer with this server")
+        remove = QPushButton("Remove")
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(remove)
+        row.addWidget(self.use_server_button)
+        tab = QWidget()
+        column = QVBoxLayout(tab)
+        column.addWidget(QLabel("Saved servers"))
+        column.addWidget(self.servers, 1)
+        column.addLayout(form)
+        column.addLayout(row)
+        self.set_remotes(remotes)
+        self.servers.currentItemChanged.connect(self._server_selected)
+        self.use_server_button.clicked.connect(self._use_server)
+        remove.clicked.connect(self._remove_server)
+        return tab
+
+    def set_remotes(self, remotes: list[RemoteEndpoint]) -> None:
+        self.servers.clear()
+        for e in remotes:
+            item = QListWidgetItem(f"{e.url}" + (f" · {e.model}" if e.model else ""))
+            item.setData(Qt.ItemDataRole.UserRole, e)
+            self.servers.addItem(item)
+
+    def _server_selected(self, item, _previous=None) -> None:
+        if item is not None:
+            e: RemoteEndpoint = item.data(Qt.ItemDataRole.UserRole)
+            self.server_url.setText(e.url)
+            self.server_model.setText(e.model)
+            self.server_prefilled.setChecked(e.prefilled_think)
+            self.server_key.clear()
+
+    def _use_server(self) -> None:
+        url = self.server_url.text().strip()
+        if not url.startswith(("http://", "https://")):
+            self.show_message("A server address starts with http:// or https://, e.g. http://127.0.0.1:8080/v1",
+                              error=True)
+            return
+        self.show_message(f"Connecting to {url}…")
+        self.remote_chosen.emit(RemoteEndpoint(url, self.server_model.text().strip(),
+                                               self.server_prefilled.isChecked()), self.server_key.text())
+
+    def _remove_server(self) -> None:
+        item = self.servers.currentItem()
+        if item is not None:
+            self.remote_removed.emit(item.data(Qt.ItemDataRole.UserRole).url)
+            self.servers.takeItem(self.servers.row(item))
 
     def _download(self) -> None:
         rows = self.catalog_table.selectionModel().selectedRows()

@@ -215,3 +215,20 @@ def test_download_from_the_models_dialog_with_progress(qtbot, window, tiny_model
     assert not dialog.download_progress.isVisible()
     qtbot.waitUntil(lambda: any(e.name == "gui-tiny" for e in dialog.entries), timeout=10_000)
     dialog.reject()
+
+
+def test_answer_through_a_server_then_back_to_the_local_model(qtbot, window, default_server, memory_keyring):
+    from engine.remote import RemoteEndpoint, load_endpoints
+
+    window.new_conversation()
+    with qtbot.waitSignal(window.use_remote(RemoteEndpoint(default_server), "sk-test").done, timeout=WAIT_MS):
+        pass
+    assert "remote" in window.model_label.text() and window.settings.remote == default_server
+    assert any(e.url == default_server for e in load_endpoints())
+    assert memory_keyring.get_password("Ponder", f"api-key:{default_server}") == "sk-test"
+    answer = ask(qtbot, window, "What is the capital of France?")
+    assert answer.backend == f"remote {default_server}" and answer.text
+    assert window.chat.answers[-1].text == answer.text
+    with qtbot.waitSignal(window.load_model(window.settings).done, timeout=WAIT_MS):
+        pass
+    assert window.settings.remote == "" and ask(qtbot, window, "Name a colour.").backend == "CPU"

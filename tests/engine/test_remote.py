@@ -2,55 +2,10 @@
 cancel, and the thinking budget cut at exactly the budget."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
-from bench.hub import free_port
 from engine import AskOptions, SamplingSettings, ThinkingRequest, Token
 from engine.remote import RemoteEndpoint, RemoteEngine, RemoteError, TagSplitter
-
-
-def _serve(model, tmp_path_factory, *extra: str):
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
-                                "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", *extra],
-                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/models", timeout=2) as r:
-                json.loads(r.read())
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(log.read_text()[-2000:])
-            time.sleep(0.3)
-    return process, url
-
-
-@pytest.fixture(scope="module")
-def default_server(default_model, tmp_path_factory):
-    # The default model is a base model: an instruction format makes it answer instead of ending the turn.
-    process, url = _serve(default_model, tmp_path_factory, "--chat_format", "alpaca")
-    yield url
-    process.terminate()
-    process.wait(30)
-
-
-@pytest.fixture(scope="module")
-def thinking_server(tiny_model, tmp_path_factory):
-    """A tiny random model whose template opens <think>: it thinks until something cuts it off."""
-    process, url = _serve(tiny_model, tmp_path_factory)
-    yield url
-    process.terminate()
-    process.wait(30)
 
 
 def greedy(**kw) -> AskOptions:
