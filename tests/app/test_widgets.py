@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-from PySide6.QtCore import Qt, QThread
+from PySide6.QtCore import Qt
 
 from app.bridge import Bridge, failure_of
 from app.widgets.composer import BUDGET_STOPS, Composer, budget_from_setting, budget_label, budget_to_setting

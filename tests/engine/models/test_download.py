@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from engine import Cancelled, ModelError, Registry
+from engine import Cancelled, ModelError
 from engine.models.download import download, resolve
 from bench.hub import hub_with
 
