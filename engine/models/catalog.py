@@ -35,8 +35,13 @@ class CatalogEntry:
         return f"{self.repo}/{self.file}"
 
     def fits(self, ram_bytes: int | None = None, vram_bytes: int | None = None) -> tuple[bool, str]:
-        """Whether it runs here, and a sentence saying why (or why not)."""
+        """Whether it runs here, and a sentence saying why (or why not). By default: this computer's memory and,
+        when the llama.cpp build can offload, its largest GPU's."""
         ram = psutil.virtual_memory().total if ram_bytes is None else ram_bytes
+        if vram_bytes is None:
+            from engine.runtime.backend import detect_backend, gpu_memory
+
+            vram_bytes = gpu_memory() if detect_backend().gpu_offload else 0
         need = self.min_ram_gb * 1e9
         if vram_bytes:
             where = "GPU memory" if vram_bytes >= need else "memory (too big for the GPU, runs on the CPU)"

@@ -78,6 +78,36 @@ def _device_names() -> tuple[str, ...]:
         return ()
 
 
+GPU_DEVICE_TYPES = (1, 2)  # ggml_backend_dev_type: CPU 0, GPU 1, IGPU 2, ACCEL 3
+
+
+def gpu_memory() -> int:
+    """Total memory of the largest GPU ggml can use, in bytes (0 without one or without the device API)."""
+    try:
+        from llama_cpp import _ggml
+
+        lib = _ggml.libggml
+        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        lib.ggml_backend_dev_type.restype = ctypes.c_int
+        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_memory.restype = None
+        lib.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
+                                                ctypes.POINTER(ctypes.c_size_t)]
+        best = 0
+        for i in range(lib.ggml_backend_dev_count()):
+            dev = lib.ggml_backend_dev_get(i)
+            if lib.ggml_backend_dev_type(dev) in GPU_DEVICE_TYPES:
+                free, total = ctypes.c_size_t(), ctypes.c_size_t()
+                lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
+                best = max(best, total.value)
+        return best
+    except (AttributeError, OSError) as e:
+        log.debug("device memory unavailable: %s", e)
+        return 0
+
+
 @functools.cache
 def detect_backend() -> Backend:
     install_log_handler()
