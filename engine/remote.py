@@ -28,6 +28,7 @@ from engine.settings import read_json, write_json_atomic
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TIMEOUT_S = 120
+AUTO_ALLOWANCE = 2048  # tokens of thinking a server may spend under Auto before the answer's own max_tokens
 
 
 class RemoteError(PonderError):
@@ -179,8 +180,8 @@ class RemoteEngine:
                 messages.append({"role": m.role, "content": m.content})
         return messages + [{"role": "user", "content": question}]
 
-    def _run(self, body: dict, inside: bool, s: _Stream, on_piece, is_cancelled) -> bool:
-        """Stream one request into `s`; True when it was cut at the thinking budget."""
+    def _run(self, body: dict, inside: bool, s: _Stream, on_piece, is_cancelled) -> str | None:
+        """Stream one request into `s`; "budget" or "length" when Ponder cut it there, else None."""
         splitter = TagSplitter(inside)
         stream = self._events(body, is_cancelled)
         try:
@@ -192,12 +193,13 @@ class RemoteEngine:
                     pieces = [("thinking", delta.get("reasoning_content") or delta.get("reasoning") or "")]
                     pieces += list(splitter.feed(delta.get("content") or ""))
                     for kind, text in pieces:
-                        if text and on_piece(kind, text) == "stop":
-                            return True
+                        cut = on_piece(kind, text) if text else None
+                        if cut:
+                            return cut
                     s.finish = choice.get("finish_reason") or s.finish
             for kind, text in splitter.flush():
                 on_piece(kind, text)
-            return False
+            return None
         finally:
             stream.close()
 
@@ -233,10 +235,13 @@ class RemoteEngine:
                 if continuing or budget == 0:
                     return None  # the span is closed: late thinking is not shown or counted
                 if budget is not None and len(s.thinking) >= budget:
-                    return "stop"
+                    return "budget"
                 s.thinking.append(text)
                 recorder.on_thinking(text)
                 return None
+            if len(s.answer) >= options.max_tokens:  # the server's max_tokens also covers thinking
+                s.finish = "length"
+                return "length"
             s.answer_started = s.answer_started or now
             s.answer.append(text)
             recorder.on_text(text)
@@ -250,9 +255,11 @@ class RemoteEngine:
         if budget is not None:
             body["thinking_budget_tokens"] = budget
             body["max_tokens"] += budget
+        else:
+            body["max_tokens"] += AUTO_ALLOWANCE  # Auto: the server's model decides; leave it room to think
         try:
             cut = self._run(body, self.endpoint.prefilled_think, s, on_piece, cancelled)
-            if cut:
+            if cut == "budget":
                 closed_by = "budget"
                 reasoning = "".join(s.thinking)
                 prefill = {"role": "assistant", "content": f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n\n"}

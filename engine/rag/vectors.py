@@ -64,6 +64,8 @@ class VectorIndex:
             spans = [(self.offsets[c], self.offsets[c + 1]) for c in near]
             rows = np.concatenate([np.arange(a, b) for a, b in spans])
             scores = np.concatenate([self.matrix[a:b] @ vector for a, b in spans])  # slices: no copies
+            if len(scores) < k:  # the nearest lists hold too few vectors (tiny or lopsided lists): be exact
+                rows, scores = np.arange(len(self.ids)), self.matrix @ vector
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         return [int(self.ids[rows[i]]) for i in top[np.argsort(-scores[top])]]

@@ -67,3 +67,9 @@ def test_tags_split_across_pieces():
     assert joined == {"answer": "Hi Answer", "thinking": "planning"}
     prefilled = TagSplitter(inside=True)
     assert list(prefilled.feed("reasoning</think>done")) == [("thinking", "reasoning"), ("answer", "done")]
+
+
+def test_remote_answers_stop_at_max_tokens(default_server):
+    answer = RemoteEngine(RemoteEndpoint(default_server)).ask("Write a long story about the sea.",
+                                                              options=greedy(max_tokens=12))
+    assert answer.usage.answer_tokens == 12 and answer.stop_reason == "length"
