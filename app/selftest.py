@@ -27,7 +27,7 @@ def run_gui_selftest(as_json: bool = False) -> int:
     started = time.perf_counter()
     settings = Settings.load()
     settings.max_tokens, settings.temperature, settings.n_ctx = 16, 0.0, 1024
-    window = MainWindow(settings=settings)
+    window = MainWindow(settings=settings, persist=False)
     window.show()
     app.processEvents()
     # From the process's start (interpreter, imports, the frozen bundle unpacking) to a window taking input.
@@ -47,8 +47,11 @@ def run_gui_selftest(as_json: bool = False) -> int:
 
     def answered(answer) -> None:
         shown = window.chat.answers[-1].text if window.chat.answers else ""
-        finish(bool(answer.text) and shown == answer.text, answer=answer.text, shown_in_window=shown,
-               streamed_tokens=window._stream["answer"], decode_tok_s=answer.timings.decode_tok_s)
+        facts = dict(answer=answer.text, shown_in_window=shown, streamed_tokens=window._stream["answer"],
+                     decode_tok_s=answer.timings.decode_tok_s)
+        # The check's conversation is not the person's: remove it before closing.
+        window.bridge.read("Cleaning up", lambda b: b.history.delete(answer.conversation_id),
+                           on_done=lambda _r: finish(bool(answer.text) and shown == answer.text, **facts))
 
     job = window.load_model(settings)
     job.done.connect(loaded)

@@ -25,8 +25,11 @@ WATCH_EVERY_MS = 10_000  # how often the collections' folders are checked for ch
 
 
 class MainWindow(ModelsMixin, QMainWindow):
-    def __init__(self, bridge: Bridge | None = None, settings: Settings | None = None) -> None:
+    def __init__(self, bridge: Bridge | None = None, settings: Settings | None = None, persist: bool = True) -> None:
+        """`persist=False`: a window for checks and benchmarks that leaves the person's settings and window
+        state as they were."""
         super().__init__()
+        self.persist = persist
         self.setWindowTitle("Ponder")
         self.bridge = bridge or Bridge()
         self.settings = settings or Settings.load()
@@ -154,6 +157,8 @@ class MainWindow(ModelsMixin, QMainWindow):
             self.conversation_id = state.get("conversation") or None
 
     def save_state(self) -> None:
+        if not self.persist:
+            return
         write_json_atomic(self._state_path(), {"geometry": bytes(self.saveGeometry().toHex()).decode(),
                                                "dock": bytes(self.saveState().toHex()).decode(),
                                                "conversation": self.conversation_id})
@@ -162,11 +167,11 @@ class MainWindow(ModelsMixin, QMainWindow):
         """First start: load the model in the background; the window is usable at once."""
         self.refresh_conversations(open_current=True)
         self.refresh_collections()
-        remote = next((e for e in load_endpoints() if e.url == self.settings.remote), None)
-        if remote is not None:
-            self.use_remote(remote)
-        else:
-            self.load_model(self.settings)
+        def chosen(remote) -> None:
+            self.use_remote(remote) if remote is not None else self.load_model(self.settings)
+        wanted = self.settings.remote
+        self.bridge.read("Reading servers", lambda b: next((e for e in load_endpoints() if e.url == wanted), None)
+                         if wanted else None, on_done=chosen)
 
     # -- conversations --------------------------------------------------------------------------
     def refresh_conversations(self, open_current: bool = False) -> None:

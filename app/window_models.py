@@ -1,6 +1,8 @@
 """The main window's model side: loading a local model, the models dialog, downloads and remote servers."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from app.bridge import Job
 from app.widgets.models_dialog import ModelsDialog
 from engine import Failure, Progress, Settings
@@ -31,7 +33,7 @@ class ModelsMixin:
             self.model_info, self.backend_name = info, backend.name
             self.model_label.setText(f"{info.name} · {backend.name}")
             self.settings = settings
-            self.settings.save()
+            self.save_settings()
 
         def failed(f: Failure):
             self.load_progress.setVisible(False)
@@ -40,18 +42,28 @@ class ModelsMixin:
 
         return self.bridge.load_model(settings, on_done=done, on_failed=failed, on_event=progress)
 
+    def save_settings(self) -> None:
+        """Written on the documents lane: the GUI thread never waits for a disk. Not for a window that must
+        leave the person's settings alone (selftest, benchmarks)."""
+        if self.persist:
+            settings = replace(self.settings)
+            self.bridge.read("Saving settings", lambda b: settings.save())
+
     def open_models(self) -> None:
-        self.bridge.run_on_engine("Listing models", lambda e: e.registry.entries(), on_done=self._show_models,
+        """Everything the dialog shows is gathered on the engine lane (the fit checks ask llama.cpp for GPUs)."""
+        def gather(engine):
+            try:
+                catalog = [(e, *e.fits()) for e in load_catalog()]
+            except ModelError:
+                catalog = []
+            return engine.registry.entries(), catalog, load_endpoints()
+        self.bridge.run_on_engine("Listing models", gather, on_done=self._show_models,
                                   on_failed=lambda f: self.show_error(f.message))
 
-    def _show_models(self, entries) -> None:
-        try:
-            catalog = load_catalog()
-        except ModelError as e:
-            catalog = []
-            self.show_error(e.message)
+    def _show_models(self, gathered) -> None:
+        entries, catalog, endpoints = gathered
         dialog = ModelsDialog(entries, self.settings, self.backend_name,
-                              self.model_info.name if self.model_info else "", self, catalog, load_endpoints())
+                              self.model_info.name if self.model_info else "", self, catalog, endpoints)
         dialog.remote_chosen.connect(lambda endpoint, key: self.use_remote(endpoint, key, dialog))
         dialog.remote_removed.connect(lambda url: self.bridge.read("Removing server", lambda b: remove_endpoint(url)))
         dialog.download_requested.connect(lambda ref: self.pull(ref, dialog))
@@ -74,10 +86,10 @@ class ModelsMixin:
         def done(model: str) -> None:
             self.model_label.setText(f"{model} · remote {endpoint.url}")
             self.settings.remote = endpoint.url
-            self.settings.save()
+            self.save_settings()
             if dialog is not None:
                 dialog.show_message(f"Answering with {model} on {endpoint.url}.")
-                dialog.set_remotes(load_endpoints())
+                self.bridge.read("Listing servers", lambda b: load_endpoints(), on_done=dialog.set_remotes)
 
         def failed(f: Failure) -> None:
             (dialog.show_message(f.message, error=True) if dialog is not None else self.show_error(f.message))

@@ -60,7 +60,7 @@ def bench_gui_stall() -> list[Result]:
 
     app = application()
     settings = Settings(n_ctx=2048, max_tokens=384, temperature=0.8)
-    window = MainWindow(settings=settings)
+    window = MainWindow(settings=settings, persist=False)
     window.show()
     window.new_conversation()
     window.refresh_collections()  # as at start-up: the documents lane opens its index and embedder

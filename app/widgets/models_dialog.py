@@ -1,6 +1,8 @@
 """Installed models with their facts, importing a GGUF file, and how the model is loaded (GPU, context, threads)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -35,7 +37,7 @@ class ModelsDialog(QDialog):
     remote_removed = Signal(str)  # url
 
     def __init__(self, entries: list[ModelEntry], settings: Settings, backend: str, loaded: str,
-                 parent=None, catalog: list[CatalogEntry] | None = None,
+                 parent=None, catalog: list[tuple[CatalogEntry, bool, str]] | None = None,
                  remotes: list[RemoteEndpoint] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
@@ -98,8 +100,9 @@ class ModelsDialog(QDialog):
         self.entries: list[ModelEntry] = []
         self.set_entries(entries, settings.model)
 
-    def _catalog_tab(self, catalog: list[CatalogEntry]) -> QWidget:
-        self.catalog = catalog
+    def _catalog_tab(self, catalog: list[tuple[CatalogEntry, bool, str]]) -> QWidget:
+        """`catalog`: (entry, fits, why) rows, checked off the GUI thread."""
+        self.catalog = [e for e, _fits, _why in catalog]
         self.catalog_table = QTableWidget(len(catalog), len(CATALOG_COLUMNS))
         self.catalog_table.setHorizontalHeaderLabels(CATALOG_COLUMNS)
         self.catalog_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -108,8 +111,7 @@ class ModelsDialog(QDialog):
         self.catalog_table.verticalHeader().setVisible(False)
         self.catalog_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.catalog_table.horizontalHeader().setStretchLastSection(True)
-        for row, e in enumerate(catalog):
-            fits, why = e.fits()
+        for row, (e, fits, why) in enumerate(catalog):
             cells = [e.name, e.kind, f"{e.size_mb:,} MB", e.quantization, e.thinking, e.licence, why]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -262,7 +264,7 @@ class ModelsDialog(QDialog):
         """The settings with the selected model and the load options from the form."""
         e = self.selected_entry()
         model = "" if e is None or e.source == "default" else e.path
-        s = Settings(**{f: getattr(self.settings, f) for f in self.settings.__slots__})
+        s = replace(self.settings)
         s.model, s.n_ctx, s.n_threads, s.n_gpu_layers = model, self.ctx.value(), self.threads.value(), \
             self.gpu_layers.value()
         return s

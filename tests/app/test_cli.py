@@ -117,3 +117,24 @@ def test_index_search_and_collections_from_the_command_line(default_model, ponde
     assert answer["sources"][0]["path"].endswith("birds.md") and "[1] birds.md" in answer["context"]
     missing = ponder("search", "x", "--collection", "nope", home=ponder_home)
     assert missing.returncode == 1 and "no collection called 'nope'" in missing.stderr
+
+
+def test_gui_selftest_leaves_the_persons_settings_and_history_alone(default_model, tmp_path):
+    import json as json_
+    import os as os_
+    import shutil as shutil_
+    import subprocess as subprocess_
+    import sys as sys_
+
+    from engine.chat.history import History
+
+    home = tmp_path / "home"
+    (home / "data" / "models").mkdir(parents=True)
+    shutil_.copy(default_model, home / "data" / "models" / default_model.name)
+    env = dict(os_.environ, PONDER_HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    done = subprocess_.run([sys_.executable, "-m", "app.main", "selftest", "--gui", "--json"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json_.loads(done.stdout)["ok"]
+    assert not (home / "config" / "settings.json").exists() and not (home / "config" / "window.json").exists()
+    assert History(home / "data" / "history.sqlite3").conversations() == []
