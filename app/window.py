@@ -14,6 +14,7 @@ from app.window_models import ModelsMixin
 from app.widgets.chat_view import AnswerWidget, ChatView, ContextDialog
 from app.widgets.composer import Composer, budget_from_setting, budget_to_setting
 from app.widgets.documents import DocumentsPanel
+from app.widgets.preferences import PreferencesDialog
 from engine import (Answer, AskOptions, Failure, IndexReport, ModelInfo, Progress, SamplingSettings, Settings,
                     ThinkingRequest, Token)
 from engine.paths import config_dir
@@ -131,6 +132,7 @@ class MainWindow(ModelsMixin, QMainWindow):
         m = self.menuBar().addMenu("&File")
         action(m, "New conversation", self.new_conversation, QKeySequence.StandardKey.New)
         action(m, "Models…", self.open_models, "Ctrl+M")
+        action(m, "Preferences…", self.open_preferences, QKeySequence.StandardKey.Preferences)
         m.addSeparator()
         action(m, "Quit", self.close, QKeySequence.StandardKey.Quit)
         m = self.menuBar().addMenu("&Conversation")
@@ -172,6 +174,16 @@ class MainWindow(ModelsMixin, QMainWindow):
         wanted = self.settings.remote
         self.bridge.read("Reading servers", lambda b: next((e for e in load_endpoints() if e.url == wanted), None)
                          if wanted else None, on_done=chosen)
+
+    def open_preferences(self) -> None:
+        dialog = PreferencesDialog(self.settings, self)
+
+        def accepted() -> None:
+            self.settings = dialog.chosen()
+            self.save_settings()
+        dialog.accepted.connect(accepted)
+        self.preferences_dialog = dialog
+        dialog.open()
 
     # -- conversations --------------------------------------------------------------------------
     def refresh_conversations(self, open_current: bool = False) -> None:

@@ -232,3 +232,16 @@ def test_answer_through_a_server_then_back_to_the_local_model(qtbot, window, def
     with qtbot.waitSignal(window.load_model(window.settings).done, timeout=WAIT_MS):
         pass
     assert window.settings.remote == "" and ask(qtbot, window, "Name a colour.").backend == "CPU"
+
+
+def test_preferences_apply_to_the_next_question_without_reloading(qtbot, window):
+    window.open_preferences()
+    dialog = window.preferences_dialog
+    dialog.max_tokens.setValue(16)
+    dialog.temperature.setValue(0.0)
+    dialog.accept()
+    assert window.settings.max_tokens == 16 and window.settings.temperature == 0.0
+    loaded = window.bridge.engine.session
+    window.new_conversation()
+    answer = ask(qtbot, window, "Write a long story about a lighthouse.")
+    assert answer.usage.answer_tokens <= 16 and window.bridge.engine.session is loaded

@@ -1,0 +1,44 @@
+"""How answers are made: the longest answer, temperature, and a system prompt (applied from the next question)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QPlainTextEdit,
+                               QSpinBox, QVBoxLayout)
+
+from engine import Settings
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, settings: Settings, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.settings = settings
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(16, 32_768)
+        self.max_tokens.setSingleStep(128)
+        self.max_tokens.setValue(settings.max_tokens)
+        self.max_tokens.setSuffix(" tokens")
+        self.max_tokens.setToolTip("The longest answer; thinking has its own budget (the slider)")
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setValue(settings.temperature)
+        self.temperature.setToolTip("0 always picks the likeliest word; higher is more varied")
+        self.system_prompt = QPlainTextEdit(settings.system_prompt)
+        self.system_prompt.setPlaceholderText("Optional instructions sent before every conversation")
+        form = QFormLayout()
+        form.addRow("Longest answer", self.max_tokens)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("System prompt", self.system_prompt)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Changes apply from the next question; the model stays loaded."))
+        layout.addWidget(buttons)
+
+    def chosen(self) -> Settings:
+        return replace(self.settings, max_tokens=self.max_tokens.value(), temperature=self.temperature.value(),
+                       system_prompt=self.system_prompt.toPlainText().strip())
