@@ -145,3 +145,49 @@ def test_shutdown_stops_a_running_answer(qtbot, default_model):
     qtbot.waitUntil(lambda: len(tokens) >= 3, timeout=60_000)
     bridge.shutdown()  # returns once the answer has seen its cancel flag
     assert bridge.engine.session is None
+
+
+def test_answers_render_markdown_tables_lists_and_code(qtbot):
+    from PySide6.QtGui import QTextTable
+
+    from app.widgets.chat_view import AnswerWidget
+
+    w = AnswerWidget()
+    qtbot.addWidget(w)
+    for piece in ["Steps:\n\n1. one\n2. two\n\n", "| a | b |\n|---|---|\n| 1 | 2 |\n\n", "```python\nprint(1)\n```\n"]:
+        w.add_token(piece, "answer")
+    w.render()
+    doc = w.body.document()
+    frames = [f for f in doc.rootFrame().childFrames() if isinstance(f, QTextTable)]
+    assert len(frames) == 1 and frames[0].rows() == 2 and frames[0].columns() == 2
+    text = doc.toPlainText()
+    assert "print(1)" in text and "one" in text and "```" not in text
+
+
+def test_pdf_sources_link_to_their_page():
+    from app.widgets.chat_view import source_html
+
+    html = source_html([{"n": 1, "path": "/docs/manual.pdf", "page": 7, "snippet": "the pump"},
+                        {"n": 2, "path": "/docs/notes.txt", "page": None, "snippet": "x < y"}])
+    assert "file:///docs/manual.pdf#page=7" in html and "[1] manual.pdf, page 7" in html
+    assert "file:///docs/notes.txt\"" in html and "x &lt; y" in html
+
+
+def test_dropping_files_on_the_documents_panel_indexes_them(qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from app.widgets.documents import DocumentsPanel
+
+    panel = DocumentsPanel()
+    qtbot.addWidget(panel)
+    panel.set_collections([{"name": "Papers", "files": 1, "chunks": 3, "embedded": 3, "roots": []}])
+    panel.collections.setCurrentRow(0)
+    asked = []
+    panel.index_requested.connect(lambda name, paths: asked.append((name, paths)))
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(tmp_path / "a.pdf")), QUrl("https://example.org/not-local")])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    panel.dropEvent(event)
+    assert asked == [("Papers", [str(tmp_path / "a.pdf")])]
