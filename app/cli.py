@@ -11,10 +11,10 @@ import time
 from dataclasses import asdict
 
 from app import cli_models
-from engine.remote import RemoteEndpoint, RemoteEngine
-from engine.secrets import get_secret
 from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Progress, Registry, SamplingSettings,
                     ThinkingRequest, Token, detect_backend)
+from engine.remote import RemoteEndpoint, RemoteEngine
+from engine.secrets import get_secret
 
 
 MODEL_DEFAULT = object()  # --budget not given (argparse would run a string default through _budget)
@@ -403,6 +403,7 @@ COMMANDS = {"ask": cmd_ask, "chat": cmd_chat, "models": cmd_models, "index": cmd
 
 def _route(argv: list[str]) -> list[str] | None:
     """`ponder` alone opens the window (None); `ponder [-v] [chat options]` means `ponder [-v] chat [...]`."""
+    argv = [a for a in argv if not a.startswith("-psn_")]  # macOS Finder's process serial number, on old systems
     globals_ = [a for a in argv if a in ("-v", "--verbose")]
     rest = [a for a in argv if a not in ("-v", "--verbose")]
     if not rest:

@@ -138,3 +138,20 @@ def test_gui_selftest_leaves_the_persons_settings_and_history_alone(default_mode
     assert json_.loads(done.stdout)["ok"]
     assert not (home / "config" / "settings.json").exists() and not (home / "config" / "window.json").exists()
     assert History(home / "data" / "history.sqlite3").conversations() == []
+
+
+def test_no_command_opens_the_window_and_options_alone_mean_chat():
+    from app.cli import _route
+
+    assert _route([]) is None and _route(["-v"]) is None and _route(["-psn_0_12345"]) is None
+    assert _route(["--ctx", "2048"]) == ["chat", "--ctx", "2048"]
+    assert _route(["-v", "ask", "hi"]) == ["-v", "ask", "hi"]
+
+
+def test_no_display_is_a_sentence_not_a_crash(monkeypatch, capsys):
+    from app import gui
+
+    monkeypatch.setattr(gui.sys, "platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert gui.run_app() == 2 and "ponder chat" in capsys.readouterr().err
