@@ -1,7 +1,7 @@
 """Run the real app under Xvfb and save screenshots of its main states: empty, answering with the reasoning
 open, documents with cited sources, and the models dialog.
 
-    python packaging/screenshots.py [OUT_DIR]      (default: docs/screenshots)
+    python packaging/screenshots.py [OUT_DIR] [--dark]     (default: docs/screenshots)
 
 Needs Xvfb (Debian: `apt-get install xvfb`); re-runs itself under `xvfb-run` when there is no display. Uses a
 throw-away Ponder home, so your own conversations never appear in a picture.
@@ -39,6 +39,25 @@ def _documents(folder: Path) -> Path:
     return folder
 
 
+def _dark_palette():
+    from PySide6.QtGui import QColor, QPalette
+
+    p = QPalette()
+    roles = {QPalette.ColorRole.Window: "#2b2b2b", QPalette.ColorRole.WindowText: "#e6e6e6",
+             QPalette.ColorRole.Base: "#1e1e1e", QPalette.ColorRole.AlternateBase: "#333333",
+             QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#3a3a3a",
+             QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.Highlight: "#3d6fb4",
+             QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.Link: "#8ab4f8",
+             QPalette.ColorRole.Mid: "#8a8a8a", QPalette.ColorRole.Dark: "#a0a0a0",
+             QPalette.ColorRole.PlaceholderText: "#8a8a8a", QPalette.ColorRole.ToolTipBase: "#3a3a3a",
+             QPalette.ColorRole.ToolTipText: "#e6e6e6"}
+    for role, colour in roles.items():
+        p.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.ButtonText, QPalette.ColorRole.Text, QPalette.ColorRole.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f6f6f"))
+    return p
+
+
 def _shoot(out: Path) -> int:
     sys.path.insert(0, str(ROOT))
     home = Path(tempfile.mkdtemp(prefix="ponder-shots-"))
@@ -51,6 +70,10 @@ def _shoot(out: Path) -> int:
     from engine import Settings
 
     app = application()
+    dark = os.environ.get("PONDER_SCREENSHOTS_DARK") == "1"
+    if dark:  # what a dark desktop hands Qt (through its platform theme); Xvfb has none, so set it here
+        app.setStyle("Fusion")
+        app.setPalette(_dark_palette())
     settings = Settings(n_ctx=4096, max_tokens=160, temperature=0.0)
     window = MainWindow(settings=settings)
     window.resize(*SIZE)
@@ -66,6 +89,7 @@ def _shoot(out: Path) -> int:
         loop.exec()
 
     def save(name: str, widget=None) -> None:
+        name = f"{name}-dark" if dark else name
         QApplication.processEvents()
         target = widget or window
         pixmap = target.screen().grabWindow(target.winId())
@@ -112,6 +136,9 @@ def _shoot(out: Path) -> int:
 
 
 def main() -> int:
+    if "--dark" in sys.argv:
+        sys.argv.remove("--dark")
+        os.environ["PONDER_SCREENSHOTS_DARK"] = "1"
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
     if os.environ.get("PONDER_SCREENSHOTS_CHILD") or (os.environ.get("DISPLAY") and sys.platform == "linux"):
