@@ -44,6 +44,7 @@ class MainWindow(ModelsMixin, QMainWindow):
         self._answering_in: int | None = None  # the conversation the running answer belongs to
         self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
         self._closing = False
+        self._editing: int | None = None  # the conversation whose last question is being edited
         self._build()
         self._restore_state()
         self.watch_timer = QTimer(self)
@@ -197,6 +198,7 @@ class MainWindow(ModelsMixin, QMainWindow):
         self.bridge.read("Listing conversations", lambda b: b.history.conversations(), on_done=done)
 
     def new_conversation(self) -> None:
+        self._editing = None
         self.conversation_id = None
         self.answer_widget = None
         self.chat.clear()
@@ -205,6 +207,7 @@ class MainWindow(ModelsMixin, QMainWindow):
         self.composer.edit.setFocus()
 
     def open_conversation(self, conversation_id: int) -> None:
+        self._editing = None if conversation_id != self._editing else self._editing
         self.conversation_id = conversation_id
         self.answer_widget = None  # the view is rebuilt from history; a running answer goes on into history
 
@@ -241,8 +244,16 @@ class MainWindow(ModelsMixin, QMainWindow):
                           collection=self.composer.collection())
 
     def send(self, question: str) -> Job | None:
+        """Ask `question`; after Edit-and-resend it replaces the last turn (only once it is actually sent)."""
         if self.answer_job is not None:
             return None
+        if self._editing is not None:
+            editing, self._editing = self._editing, None
+            self.statusBar().clearMessage()
+            if editing == self.conversation_id:
+                self.composer.clear()
+                self._last_turn(lambda _old: self.send(question))
+                return None
         self.composer.clear()
         self.error_row.setVisible(False)
         self.chat.add_question(question)
@@ -257,8 +268,13 @@ class MainWindow(ModelsMixin, QMainWindow):
         return self.answer_job
 
     def stop(self) -> None:
+        """Esc: stop the answer; with none running, give up editing the last question."""
         if self.answer_job is not None:
             self.answer_job.cancel()
+        elif self._editing is not None:
+            self._editing = None
+            self.composer.clear()
+            self.statusBar().clearMessage()
 
     def _on_answer_event(self, event) -> None:
         if isinstance(event, tuple) and event[0] == "conversation":
@@ -342,10 +358,22 @@ class MainWindow(ModelsMixin, QMainWindow):
         self._last_turn(self.send)
 
     def edit_last(self) -> None:
-        def edit(question: str) -> None:
+        """Put the last question in the composer; sending replaces the last turn, Esc gives up (nothing is
+        removed until the edited question is sent)."""
+        cid = self.conversation_id
+        if cid is None or self.answer_job is not None:
+            return
+
+        def edit(messages) -> None:
+            question = next((m.content for m in reversed(messages) if m.role == "user"), None)
+            if question is None or cid != self.conversation_id:
+                return
+            self._editing = cid
             self.composer.edit.setPlainText(question)
             self.composer.edit.setFocus()
-        self._last_turn(edit)
+            self.statusBar().showMessage("Editing the last question: Enter sends it in place of the old one, "
+                                         "Esc gives up")
+        self.bridge.read("Reading the last question", lambda b: b.history.messages(cid), on_done=edit)
 
     def _show_context(self, widget: AnswerWidget) -> None:
         text = widget.prompt or widget.context

@@ -245,3 +245,24 @@ def test_preferences_apply_to_the_next_question_without_reloading(qtbot, window)
     window.new_conversation()
     answer = ask(qtbot, window, "Write a long story about a lighthouse.")
     assert answer.usage.answer_tokens <= 16 and window.bridge.engine.session is loaded
+
+
+def test_edit_and_resend_replaces_the_last_question_only_when_sent(qtbot, window):
+    window.new_conversation()
+    first = ask(qtbot, window, "Name a mountain.")
+    cid = first.conversation_id
+    window.edit_last()
+    qtbot.waitUntil(lambda: window.composer.edit.toPlainText() == "Name a mountain.", timeout=10_000)
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)  # gives up: nothing was removed
+    assert window.composer.edit.toPlainText() == ""
+    assert [m.role for m in window.bridge.history.messages(cid)] == ["user", "assistant"]
+    window.edit_last()
+    qtbot.waitUntil(lambda: window.composer.edit.toPlainText() == "Name a mountain.", timeout=10_000)
+    window.composer.edit.setPlainText("Name a lake.")
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.answer_job is not None, timeout=10_000)
+    with qtbot.waitSignal(window.answer_job.done, timeout=WAIT_MS):
+        pass
+    messages = window.bridge.history.messages(cid)
+    assert [(m.role, m.content) for m in messages][0] == ("user", "Name a lake.") and len(messages) == 2
+    assert len(window.chat.answers) == 1
