@@ -43,7 +43,9 @@ def run_gui_selftest(as_json: bool = False) -> int:
         result.update(model=info.name, backend=backend.name,
                       model_ready_s=round(time.time() - psutil.Process().create_time(), 2))
         window.composer.budget.set_budget(0)
-        window.send(QUESTION).done.connect(answered)
+        job = window.send(QUESTION)
+        job.done.connect(answered)
+        job.failed.connect(lambda f: finish(False, error=f.message))
 
     def answered(answer) -> None:
         shown = window.chat.answers[-1].text if window.chat.answers else ""
