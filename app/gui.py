@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
-from PySide6.QtCore import QtMsgType, Qt, qInstallMessageHandler
+from PySide6.QtCore import QTimer, QtMsgType, Qt, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -60,4 +61,11 @@ def run_app() -> int:
     window = MainWindow()
     window.show()
     window.start()
+    # Ctrl-C in the terminal or a logout's SIGTERM close the window the normal way (state saved, threads
+    # joined). Python runs signal handlers only between bytecodes, so a timer gives it a moment now and then.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: window.close())
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: None)
+    ticker.start(250)
     return app.exec()
