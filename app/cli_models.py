@@ -44,7 +44,7 @@ def cmd_rm(args) -> int:
 
 def cmd_catalog(args) -> int:
     entries = load_catalog()
-    rows = [{**asdict(e), "ref": e.ref, "fits": e.fits()[0], "fit": e.fits()[1]} for e in entries]
+    rows = [{**asdict(e), "ref": e.ref, "fits": fits, "fit": why} for e in entries for fits, why in [e.fits()]]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

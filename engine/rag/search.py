@@ -52,9 +52,10 @@ def ranked_terms(store: Store, terms: list[str]) -> list[str]:
     more than COMMON_DF chunks and in more than COMMON_FRACTION of them. FTS5 scores every chunk that
     matches (about 2 us each): one word in 30 % of 100k chunks cost 65 ms, while its BM25 weight (idf ~0.8)
     is a tenth of a rare word's. Below COMMON_DF matches a term costs under 10 ms and always counts."""
-    if len(terms) < 2 or store.lexical_stats()["chunks"] <= COMMON_DF:
+    chunks = store.lexical_stats()["chunks"]
+    if len(terms) < 2 or chunks <= COMMON_DF:
         return terms
-    limit = max(COMMON_DF, COMMON_FRACTION * store.lexical_stats()["chunks"])
+    limit = max(COMMON_DF, COMMON_FRACTION * chunks)
     rare = [t for t in terms if store.document_frequency(t) <= limit]
     return rare or terms
 

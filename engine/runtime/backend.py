@@ -56,48 +56,51 @@ class Backend:
     system_info: str
 
 
+GPU_DEVICE_TYPES = (1, 2)  # ggml_backend_dev_type: CPU 0, GPU 1, IGPU 2, ACCEL 3
+
+
+@functools.cache
+def _ggml():
+    """libggml with the device API's prototypes declared (once); AttributeError on builds without it."""
+    from llama_cpp import _ggml as module
+
+    lib = module.libggml
+    lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+    lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+    lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+    for name in ("ggml_backend_dev_name", "ggml_backend_dev_description"):
+        getattr(lib, name).restype = ctypes.c_char_p
+        getattr(lib, name).argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_dev_type.restype = ctypes.c_int
+    lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_dev_memory.restype = None
+    lib.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
+                                            ctypes.POINTER(ctypes.c_size_t)]
+    return lib
+
+
+def _devices():
+    lib = _ggml()
+    return lib, [lib.ggml_backend_dev_get(i) for i in range(lib.ggml_backend_dev_count())]
+
+
 def _device_names() -> tuple[str, ...]:
     try:
-        from llama_cpp import _ggml
-
-        lib = _ggml.libggml
-        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
-        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        lib.ggml_backend_dev_name.restype = ctypes.c_char_p
-        lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_description.restype = ctypes.c_char_p
-        lib.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
-        names = []
-        for i in range(lib.ggml_backend_dev_count()):
-            dev = lib.ggml_backend_dev_get(i)
-            names.append(f"{lib.ggml_backend_dev_name(dev).decode()}: {lib.ggml_backend_dev_description(dev).decode()}")
-        return tuple(names)
+        lib, devices = _devices()
+        return tuple(f"{lib.ggml_backend_dev_name(d).decode()}: {lib.ggml_backend_dev_description(d).decode()}"
+                     for d in devices)
     except (AttributeError, OSError) as e:  # older builds without the device API
         log.debug("device listing unavailable: %s", e)
         return ()
 
 
-GPU_DEVICE_TYPES = (1, 2)  # ggml_backend_dev_type: CPU 0, GPU 1, IGPU 2, ACCEL 3
-
-
+@functools.cache
 def gpu_memory() -> int:
     """Total memory of the largest GPU ggml can use, in bytes (0 without one or without the device API)."""
     try:
-        from llama_cpp import _ggml
-
-        lib = _ggml.libggml
-        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
-        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        lib.ggml_backend_dev_type.restype = ctypes.c_int
-        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_memory.restype = None
-        lib.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
-                                                ctypes.POINTER(ctypes.c_size_t)]
+        lib, devices = _devices()
         best = 0
-        for i in range(lib.ggml_backend_dev_count()):
-            dev = lib.ggml_backend_dev_get(i)
+        for dev in devices:
             if lib.ggml_backend_dev_type(dev) in GPU_DEVICE_TYPES:
                 free, total = ctypes.c_size_t(), ctypes.c_size_t()
                 lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
