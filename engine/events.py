@@ -55,6 +55,7 @@ class ThinkingReport:
     close_tokens: int = 0  # tokens injected to close the span
     thinking_s: float = 0.0
     answer_s: float = 0.0
+    explanation: str = ""  # for the person, in words: what Auto chose and why, where and why thinking stopped
 
     @property
     def forced_close(self) -> bool:
