@@ -134,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure speed against raw llama-cpp-python on this machine")
     bench.add_argument("--only", help="comma-separated benchmark names")
     bench.add_argument("--json", action="store_true")
+    sweep = bench.add_argument_group("budget_sweep", "accuracy and tokens per thinking setting on the eval set")
+    sweep.add_argument("--model", help="a model name from `ponder models` or a .gguf path (default: the default model)")
+    sweep.add_argument("--split", choices=("tuning", "heldout"), default="tuning",
+                       help="which half of the eval set (default tuning; heldout only to report a settled choice)")
+    sweep.add_argument("--limit", type=_positive(int), help="at most this many questions per set")
+    sweep.add_argument("--plot", help="PNG path (default docs/budget_sweep_<model>.png; results .jsonl beside it)")
+    sweep.add_argument("--no-shortcut", action="store_true",
+                       help="run every budget even where a larger budget's greedy run is provably the same")
     return parser
 
 
@@ -392,9 +400,14 @@ def cmd_selftest(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from bench.runner import run_benchmarks
+    from pathlib import Path
 
-    return run_benchmarks(args.only.split(",") if args.only else None, as_json=args.json)
+    from bench.runner import run_benchmarks
+    from bench.sweep import SweepOptions
+
+    sweep = SweepOptions(args.model, args.split, args.limit, Path(args.plot) if args.plot else None,
+                         shortcut=not args.no_shortcut)
+    return run_benchmarks(args.only.split(",") if args.only else None, as_json=args.json, sweep=sweep)
 
 
 COMMANDS = {"ask": cmd_ask, "chat": cmd_chat, "models": cmd_models, "index": cmd_index, "search": cmd_search,

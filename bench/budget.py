@@ -1,13 +1,13 @@
-"""The reasoning budget: controller overhead, overshoot, the cost of a forced close, and a budget sweep.
+"""The reasoning budget: controller overhead, overshoot and the cost of a forced close.
 
 Runs on the default model (scaffold format) and on a small `<think>` model this
-bench writes itself, whose random weights open and close spans at random.
+bench writes itself, whose random weights open and close spans at random. What budgets buy on
+real questions is bench/sweep.py.
 """
 from __future__ import annotations
 
 import functools
 import random
-import re
 import tempfile
 from pathlib import Path
 
@@ -76,52 +76,3 @@ def bench_budget_close_cost() -> list[Result]:
         if answer.thinking.closed_by == "budget":
             return [Result("budget_close_cost", "tokens", answer.thinking.close_tokens, injected, "<=1.0")]
     raise RuntimeError("no run reached its budget")
-
-
-NAMES = ["Ana", "Ben", "Chen", "Dara", "Eli", "Femi"]
-PROBLEMS = (
-    ("{n} has {a} boxes with {b} apples in each box. How many apples does {n} have?", lambda a, b: a * b),
-    ("{n} had {a} marbles and gave away {b} of them. How many marbles are left?", lambda a, b: a - b),
-    ("There are {a} birds on a tree and {b} more arrive. How many birds are there now?", lambda a, b: a + b),
-    ("{n} reads {a} pages a day for {b} days. How many pages does {n} read?", lambda a, b: a * b),
-    ("A pencil costs {b} dollars. How much do {a} pencils cost?", lambda a, b: a * b),
-)
-SWEEP = (("off", 0), ("64", 64), ("256", 256), ("1024", 1024), ("auto", None))
-
-
-def word_problems(count: int = 10, seed: int = 3) -> list[tuple[str, int]]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(count):
-        text, solve = PROBLEMS[i % len(PROBLEMS)]
-        a, b = rng.randint(5, 20), rng.randint(2, 5)
-        out.append((text.format(n=rng.choice(NAMES), a=a, b=b), solve(a, b)))
-    return out
-
-
-def first_number(text: str) -> int | None:
-    found = re.search(r"-?\d+", text.replace(",", ""))
-    return int(found.group()) if found else None
-
-
-def bench_budget_sweep() -> list[Result]:
-    """Accuracy and mean thinking tokens per budget on arithmetic word problems (greedy, so repeatable)."""
-    e = core.engine()
-    problems = word_problems()
-    rows, accuracy, thinking = [], {}, {}
-    for label, budget in SWEEP:
-        right = used = 0
-        for question, expected in problems:
-            e.session.clear()
-            answer = e.ask(question, options=AskOptions(max_tokens=16, sampling=core.GREEDY,
-                                                        thinking=ThinkingRequest(budget)))
-            right += first_number(answer.text) == expected
-            used += answer.usage.thinking_tokens
-        accuracy[label], thinking[label] = right / len(problems), used / len(problems)
-    for label, budget in SWEEP:
-        rows.append(Result(f"budget_sweep_{label}", "accuracy", round(accuracy[label], 3),
-                           round(accuracy["off"], 3) or 1.0, ">=0"))
-        cap = budget if budget is not None else thinking["1024"] or 1.0
-        rows.append(Result(f"budget_sweep_{label}_thinking", "tok/question", round(thinking[label], 1),
-                           cap or 1.0, "<=1.0"))
-    return rows

@@ -7,14 +7,16 @@ Contract (later benchmarks add entries): with --json, one object
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from typing import Callable
 
+from bench.sweep import SweepOptions, bench_budget_sweep
 from engine import PonderError, detect_backend
 from engine.runtime.backend import default_threads
 
@@ -54,19 +56,24 @@ def machine() -> dict:
             "llama_cpp_python": metadata.version("llama-cpp-python"), "os": platform.platform()}
 
 
-def _registry() -> dict[str, Callable[[], list[Result]]]:
+def _registry(sweep: SweepOptions) -> dict[str, Callable[[], list[Result]]]:
     from bench import budget, core, documents, gui, remote
 
     return {"decode": core.bench_decode, "prefill": core.bench_prefill, "turn2_ttft": core.bench_turn2_ttft,
             "budget_overhead": budget.bench_budget_overhead, "budget_overshoot": budget.bench_budget_overshoot,
-            "budget_close_cost": budget.bench_budget_close_cost, "budget_sweep": budget.bench_budget_sweep,
+            "budget_close_cost": budget.bench_budget_close_cost,
+            "budget_sweep": functools.partial(bench_budget_sweep, sweep),
             "index_throughput": documents.bench_index_throughput, "search_latency": documents.bench_search_latency,
             "retrieval_quality": documents.bench_retrieval_quality, "gui_stall": gui.bench_gui_stall,
             "download": remote.bench_download, "remote_decode": remote.bench_remote_decode}
 
 
-def run_benchmarks(only: list[str] | None = None, as_json: bool = False) -> int:
-    benches = _registry()
+def run_benchmarks(only: list[str] | None = None, as_json: bool = False, sweep: SweepOptions | None = None) -> int:
+    """Run the chosen benchmarks (all when `only` is None); `sweep` configures budget_sweep."""
+    sweep = sweep or SweepOptions()
+    if as_json:
+        sweep = replace(sweep, out=sys.stderr)  # stdout carries the JSON alone
+    benches = _registry(sweep)
     unknown = [n for n in (only or []) if n not in benches]
     if unknown:
         raise PonderError(f"Unknown benchmark {', '.join(unknown)}; choose from: {', '.join(benches)}.")
@@ -82,8 +89,8 @@ def run_benchmarks(only: list[str] | None = None, as_json: bool = False) -> int:
         for r in bench():
             results.append(r)
             if not as_json:
-                print(f"{r.name:28} {r.value:10.3f} {r.unit:12} baseline {r.baseline:10.3f}  ratio {r.ratio:6.3f}  "
-                      f"goal {r.goal:7} {'met' if r.met else 'NOT MET'}", flush=True)
+                print(f"{r.name:36} {r.value:10.3f} {r.unit:12} baseline {r.baseline:10.3f}  ratio {r.ratio:6.3f}  "
+                      f"goal {r.goal:12} {'met' if r.met else 'NOT MET'}", flush=True)
     if as_json:
         print(json.dumps({"machine": info, "results": [r.as_dict() for r in results]}, indent=2))
     return 0
