@@ -145,3 +145,33 @@ class History:
 
     def delete_message(self, message_id: int) -> None:
         self._run("DELETE FROM messages WHERE id=?", (message_id,))
+
+    def drop_last_turn(self, conversation_id: int) -> list[StoredMessage]:
+        """Remove the last question and what follows it (its answer); returns the removed messages, oldest first
+        ([] when there is no question), for `restore_messages`."""
+        messages = self.messages(conversation_id)
+        last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None)
+        if last is None:
+            return []
+        self._run("DELETE FROM messages WHERE conversation_id=? AND id>=?", (conversation_id, messages[last].id))
+        return messages[last:]
+
+    def restore_messages(self, conversation_id: int, messages: list[StoredMessage]) -> None:
+        """Put back what `drop_last_turn` removed, ids and all, in place of anything added to the conversation
+        since (one transaction)."""
+        if not messages:
+            return
+        rows = [(m.id, conversation_id, m.role, m.content, m.reasoning, m.state, m.created, json.dumps(m.meta))
+                for m in messages]
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.execute("DELETE FROM messages WHERE conversation_id=? AND id>=?",
+                                 (conversation_id, messages[0].id))
+                self._db.executemany("INSERT INTO messages (id, conversation_id, role, content, reasoning, state, "
+                                     "created, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise HistoryError(f"Could not update the conversation history ({e}).", str(e)) from None

@@ -76,3 +76,23 @@ def test_answer_survives_the_process_being_killed(default_model, ponder_home):
     assert last.role == "assistant" and last.state == "partial"
     assert len(last.content) > 10
     assert printed.decode("utf-8", "replace").startswith(last.content[:10])
+
+
+def test_the_last_turn_is_dropped_and_can_be_put_back(tmp_path):
+    h = History(tmp_path / "h.sqlite3")
+    cid, other = h.create_conversation("Trip"), h.create_conversation("Other")
+    assert h.drop_last_turn(cid) == []
+    h.add_message(cid, "user", "Where to?")
+    h.add_message(cid, "assistant", "Porto.")
+    h.add_message(cid, "user", "And then?")
+    h.add_message(cid, "assistant", "Lisbon.", reasoning="south", meta={"thinking": {"budget": 128}})
+    h.add_message(other, "user", "Elsewhere")  # a later id in another conversation is left alone
+    before = h.messages(cid)
+    dropped = h.drop_last_turn(cid)
+    assert [m.content for m in dropped] == ["And then?", "Lisbon."]
+    assert [m.content for m in h.messages(cid)] == ["Where to?", "Porto."]
+    h.add_message(cid, "user", "And then?")  # the retry that is then stopped
+    h.add_message(cid, "assistant", "Fa", state="cancelled")
+    h.restore_messages(cid, dropped)
+    assert h.messages(cid) == before
+    assert [m.content for m in h.messages(other)] == ["Elsewhere"]
