@@ -195,6 +195,26 @@ class Bridge(QObject):
                                      is_cancelled=job.is_cancelled)
         return self.submit("Answering", "engine", run, **callbacks)
 
+    def ask_again(self, conversation_id: int, options: AskOptions, **callbacks) -> Job:
+        """Think more: the last question of `conversation_id` answered again in place of its answer, as one job on
+        the engine lane (the turn is dropped first, so the new answer's context is the turns before it). When the
+        new answer is stopped or fails, the dropped turn is put back: the conversation goes on from a finished
+        answer, not from a fragment."""
+        def run(job: Job):
+            dropped = self.history.drop_last_turn(conversation_id)
+            if not dropped:
+                raise ValueError("This conversation has no question to ask again.")
+            try:
+                answer = self.answerer.ask(dropped[0].content, conversation_id=conversation_id, options=options,
+                                           on_event=job.emit, is_cancelled=job.is_cancelled)
+            except BaseException:
+                self.history.restore_messages(conversation_id, dropped)
+                raise
+            if answer.stop_reason == "cancelled":
+                self.history.restore_messages(conversation_id, dropped)
+            return answer
+        return self.submit("Thinking more", "engine", run, **callbacks)
+
     def use_remote(self, endpoint: RemoteEndpoint, api_key: str = "", **callbacks) -> Job:
         """Answer through `endpoint` from now on (checked by listing its models); the result is the model name.
         The endpoint is saved and a given API key goes to the keychain. A loaded local model stays loaded."""

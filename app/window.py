@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QP
 
 from app.bridge import Bridge, Job
 from app.window_models import ModelsMixin
-from app.widgets.chat_view import AnswerWidget, ChatView, ContextDialog
+from app.window_turns import TurnsMixin
+from app.widgets.chat_view import THINK_MORE_KEYS, AnswerWidget, ChatView, ContextDialog
 from app.widgets.composer import Composer, budget_from_setting, budget_to_setting
 from app.widgets.documents import DocumentsPanel
 from app.widgets.preferences import PreferencesDialog
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 WATCH_EVERY_MS = 10_000  # how often the collections' folders are checked for changes while the app runs
 
 
-class MainWindow(ModelsMixin, QMainWindow):
+class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
     def __init__(self, bridge: Bridge | None = None, settings: Settings | None = None, persist: bool = True) -> None:
         """`persist=False`: a window for checks and benchmarks that leaves the person's settings and window
         state as they were."""
@@ -41,6 +42,7 @@ class MainWindow(ModelsMixin, QMainWindow):
         self.index_job: Job | None = None
         self.download_job: Job | None = None
         self.answer_widget: AnswerWidget | None = None
+        self._retry_of: AnswerWidget | None = None  # the first answer, while Think more writes another beside it
         self._answering_in: int | None = None  # the conversation the running answer belongs to
         self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
         self._closing = False
@@ -103,6 +105,7 @@ class MainWindow(ModelsMixin, QMainWindow):
         self.composer.send.connect(self.send)
         self.composer.stop.connect(self.stop)
         self.chat.show_context.connect(self._show_context)
+        self.chat.think_more.connect(self.think_more)
         self.documents.index_requested.connect(self.index)
         self.documents.cancel_requested.connect(lambda: self.index_job and self.index_job.cancel())
         self.documents.remove_requested.connect(self._remove_collection)
@@ -140,6 +143,7 @@ class MainWindow(ModelsMixin, QMainWindow):
         action(m, "Stop answer", self.stop, "Ctrl+.")
         action(m, "Regenerate last answer", self.regenerate, "Ctrl+R")
         action(m, "Edit and resend last question", self.edit_last, "Ctrl+E")
+        action(m, "Think more on the last answer", self.think_more_on_last, THINK_MORE_KEYS)
         action(m, "Focus question", lambda: self.composer.edit.setFocus(), "Ctrl+L")
         m = self.menuBar().addMenu("&View")
         toggle = self.documents_dock.toggleViewAction()
@@ -258,14 +262,18 @@ class MainWindow(ModelsMixin, QMainWindow):
         self.error_row.setVisible(False)
         self.chat.add_question(question)
         budget = self.composer.budget.budget()
-        self.answer_widget = self.chat.add_answer(budget)
-        self._answering_in = self.conversation_id
-        self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
-        self.composer.set_answering(True)
+        self._start_answer(self.chat.add_answer(budget))
         self.answer_job = self.bridge.ask(
             question, self.conversation_id, self.options(), {"budget": budget_to_setting(budget)},
             on_event=self._on_answer_event, on_done=self._on_answer, on_failed=self._on_answer_failed)
         return self.answer_job
+
+    def _start_answer(self, widget: AnswerWidget, retry_of: AnswerWidget | None = None) -> None:
+        self.answer_widget, self._retry_of = widget, retry_of
+        self._answering_in = self.conversation_id
+        self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
+        self.composer.set_answering(True)
+        self.chat.set_answering(True)
 
     def stop(self) -> None:
         """Esc: stop the answer; with none running, give up editing the last question."""
@@ -299,81 +307,45 @@ class MainWindow(ModelsMixin, QMainWindow):
 
     def _answer_ended(self) -> None:
         self.answer_job = None
+        self._retry_of = None
         self._answering_in = None
         self.composer.set_answering(False)
+        self.chat.set_answering(False)
         self.chat.stop_streaming()
 
     def _on_answer(self, answer: Answer) -> None:
-        widget = self.answer_widget
+        widget, first = self.answer_widget, self._retry_of
         self._answer_ended()
         u = answer.usage
         self.tokens_label.setText(f"thinking {u.thinking_tokens} · answer {u.answer_tokens}")
         self.speed_label.setText(f"{answer.timings.decode_tok_s:.1f} tok/s")
         if widget is not None:
             widget.finish(answer)
-            cid = answer.conversation_id
-
-            def prompt(messages):
-                last = [m for m in messages if m.role == "assistant"]
-                if last:
-                    widget.prompt = last[-1].meta.get("prompt", "")
-            self.bridge.read("Reading answer", lambda b: b.history.messages(cid), on_done=prompt)
+            kept = first is None or answer.stop_reason != "cancelled"  # a stopped Think more put `first` back
+            self._kept_after_retry(first, kept)
+            if kept:
+                self._read_prompt(widget, answer.conversation_id)
         elif answer.conversation_id == self.conversation_id:
             self.open_conversation(answer.conversation_id)  # its view was rebuilt while it streamed
         self.refresh_conversations()
 
+    def _read_prompt(self, widget: AnswerWidget, cid: int) -> None:
+        """The exact prompt of the answer just stored, for "What the model saw"."""
+        def prompt(messages):
+            last = [m for m in messages if m.role == "assistant"]
+            if last:
+                widget.prompt = last[-1].meta.get("prompt", "")
+        self.bridge.read("Reading answer", lambda b: b.history.messages(cid), on_done=prompt)
+
     def _on_answer_failed(self, f: Failure) -> None:
-        widget, cid = self.answer_widget, self._answering_in
+        widget, cid, first = self.answer_widget, self._answering_in, self._retry_of
         self._answer_ended()
         if widget is not None:
             widget.fail(f.message)
+            self._kept_after_retry(first, replaced=False)
         elif cid is not None and cid == self.conversation_id:
             self.open_conversation(cid)
         self.show_error(f.message, f.detail)
-
-    def _last_turn(self, then) -> None:
-        """Remove the last question and answer from history (on the engine lane, so it precedes the next ask)."""
-        cid = self.conversation_id
-        if cid is None or self.answer_job is not None:
-            return
-
-        def drop(engine):
-            messages = engine.history.messages(cid)
-            question = next((m for m in reversed(messages) if m.role == "user"), None)
-            if question is None:
-                return None
-            for m in messages:
-                if m.id >= question.id:
-                    engine.history.delete_message(m.id)
-            return question.content
-
-        def done(question):
-            if question:
-                self.chat.remove_last_turn()
-                then(question)
-        self.bridge.run_on_engine("Removing the last turn", drop, on_done=done,
-                                  on_failed=lambda f: self.show_error(f.message))
-
-    def regenerate(self) -> None:
-        self._last_turn(self.send)
-
-    def edit_last(self) -> None:
-        """Put the last question in the composer; sending replaces the last turn, Esc gives up (nothing is
-        removed until the edited question is sent)."""
-        cid = self.conversation_id
-        if cid is None or self.answer_job is not None:
-            return
-
-        def edit(messages) -> None:
-            question = next((m.content for m in reversed(messages) if m.role == "user"), None)
-            if question is None or cid != self.conversation_id:
-                return
-            self._editing = cid
-            self.composer.edit.setPlainText(question)
-            self.composer.edit.setFocus()
-            self.statusBar().showMessage("Editing the last question: Enter sends it in place of the old one, "
-                                         "Esc gives up")
-        self.bridge.read("Reading the last question", lambda b: b.history.messages(cid), on_done=edit)
 
     def _show_context(self, widget: AnswerWidget) -> None:
         text = widget.prompt or widget.context

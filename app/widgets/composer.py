@@ -19,6 +19,13 @@ def budget_label(budget: int | None) -> str:
     return f"{budget // 1024}k" if budget >= 1024 else str(budget)
 
 
+def next_budget(budget: int | None, used: int = 0) -> int | None:
+    """Think more: the fixed stop above `budget` (Off→128→…→8k); after Auto, the smallest stop above the `used`
+    tokens Auto spent. None past the last stop."""
+    floor = used if budget is None else budget
+    return next((b for b in BUDGET_STOPS if b is not None and b > floor), None)
+
+
 def budget_to_setting(budget: int | None) -> str | int:
     """How a budget is kept in a conversation's settings (JSON has no None worth trusting)."""
     return "auto" if budget is None else budget

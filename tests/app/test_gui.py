@@ -266,3 +266,74 @@ def test_edit_and_resend_replaces_the_last_question_only_when_sent(qtbot, window
     messages = window.bridge.history.messages(cid)
     assert [(m.role, m.content) for m in messages][0] == ("user", "Name a lake.") and len(messages) == 2
     assert len(window.chat.answers) == 1
+
+
+def test_think_more_asks_one_stop_up_and_shows_both_answers_side_by_side(qtbot, window):
+    from PySide6.QtGui import QAction, QKeySequence
+
+    from app.widgets.answer import ComparisonRow
+
+    window.new_conversation()
+    window.composer.budget.set_budget(0)
+    first = ask(qtbot, window, "Name a planet.")
+    cid, widget = first.conversation_id, window.chat.answers[-1]
+    assert widget.think_more_button.isVisible() and widget.think_more_button.isEnabled()
+    qtbot.mouseClick(widget.think_more_button, Qt.MouseButton.LeftButton)
+    job = window.answer_job
+    assert job is not None and job.label == "Thinking more"
+    assert not widget.think_more_button.isEnabled() and window.think_more(widget) is None  # not while streaming
+    with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
+        pass
+    newer = blocker.args[0]
+    assert newer.thinking.budget == 128 and not newer.thinking.auto  # Off -> 128 reached the engine
+    assert window.composer.budget.budget() == 0  # the slider stays where the person left it
+    row = widget.parentWidget()
+    assert isinstance(row, ComparisonRow) and row.answers == (widget, window.chat.answers[-1])
+    for w, a, label in ((widget, first, "Off"), (row.answers[1], newer, "128")):
+        u = a.usage
+        assert f"Thinking <b>{label}</b>" in w.heading.text() and w.heading.isVisible()
+        assert f"{u.thinking_tokens:,} thinking + {u.answer_tokens:,} answer tokens" in w.heading.text()
+    assert row.answers[1].text == newer.text
+    messages = window.bridge.history.messages(cid)  # the turn was replaced: the conversation goes on from it
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content == newer.text and messages[1].meta["thinking"]["budget"] == 128
+    assert not widget.think_more_button.isEnabled() and row.answers[1].think_more_button.isEnabled()
+
+    keys = [a.shortcut() for a in window.findChildren(QAction) if not a.shortcut().isEmpty()]
+    assert len(keys) == len(set(k.toString() for k in keys))  # Ctrl+T clashes with no other shortcut
+    action = next(a for a in window.findChildren(QAction) if a.text() == "Think more on the last answer")
+    assert action.shortcut() == QKeySequence("Ctrl+T")
+    action.trigger()  # one more stop, on the newer answer: the first one leaves the comparison
+    with qtbot.waitSignal(window.answer_job.done, timeout=WAIT_MS) as blocker:
+        pass
+    assert blocker.args[0].thinking.budget == 256
+    assert window.chat.answers[-2].text == newer.text and len(window.chat.answers) == 2
+
+    window.open_conversation(cid)  # reopened: one question, the newest answer
+    qtbot.waitUntil(lambda: len(window.chat.answers) == 1 and window.chat.answers[0].text == blocker.args[0].text,
+                    timeout=10_000)
+    assert len(window.bridge.history.messages(cid)) == 2
+
+
+def test_think_more_after_auto_and_stopping_it_keeps_the_first_answer(qtbot, window):
+    from app.widgets.composer import next_budget
+
+    window.new_conversation()
+    window.composer.budget.set_budget(None)
+    first = ask(qtbot, window, "If I have 3 apples and buy 4 more, how many do I have?")
+    assert first.thinking.auto
+    widget = window.chat.answers[-1]
+    assert widget.reasoning.isVisible() and widget.reasoning.words.text()  # Auto says what it did, in words
+    window.settings.max_tokens = 400
+    expected = next_budget(None, first.thinking.used)
+    job = window.think_more(widget)
+    qtbot.waitUntil(lambda: window._stream["thinking"] + window._stream["answer"] >= 3, timeout=WAIT_MS)
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
+    with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
+        pass
+    stopped = blocker.args[0]
+    assert stopped.stop_reason == "cancelled" and stopped.thinking.budget == expected
+    messages = window.bridge.history.messages(first.conversation_id)
+    assert [(m.role, m.content) for m in messages][1] == ("assistant", first.text) and len(messages) == 2
+    assert window.chat.kept is widget and widget.think_more_button.isEnabled()
+    assert "stopped" in window.chat.answers[-1].status.text()

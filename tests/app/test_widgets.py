@@ -165,7 +165,7 @@ def test_answers_render_markdown_tables_lists_and_code(qtbot):
 
 
 def test_pdf_sources_link_to_their_page():
-    from app.widgets.chat_view import source_html
+    from app.widgets.answer import source_html
 
     html = source_html([{"n": 1, "path": "/docs/manual.pdf", "page": 7, "snippet": "the pump"},
                         {"n": 2, "path": "/docs/notes.txt", "page": None, "snippet": "x < y"}])
@@ -191,3 +191,89 @@ def test_dropping_files_on_the_documents_panel_indexes_them(qtbot, tmp_path):
                        Qt.KeyboardModifier.NoModifier)
     panel.dropEvent(event)
     assert asked == [("Papers", [str(tmp_path / "a.pdf")])]
+
+
+def test_the_reasoning_says_in_words_what_happened(qtbot):
+    from app.widgets.answer import AnswerWidget
+    from engine import Answer, ThinkingReport, Timings, Usage
+
+    words = "Auto chose 256 tokens: the question has several numbers. Stopped early at 143: the answer had settled."
+    report = ThinkingReport("scaffold", 256, 143, "early", auto=True, thinking_s=2.5, answer_s=0.5, explanation=words)
+    w = AnswerWidget(None)
+    qtbot.addWidget(w)
+    w.show()
+    w.finish(Answer("4", "eos", Usage(thinking_tokens=143, answer_tokens=3), Timings(), reasoning="3 + 1 is 4",
+                    thinking=report))
+    section = w.reasoning
+    assert section.words.isVisible() and section.words.text() == words  # without opening the section
+    assert not section.text.isVisible() and section.toggle.text().startswith("Reasoning · 143 / 256 tokens")
+    assert "143 thinking + 3 answer tokens · 3.0 s" in w.heading.text()
+
+
+def test_older_reports_without_words_fall_back_to_the_figures(qtbot):
+    from app.widgets.answer import AnswerWidget
+    from engine import StoredMessage
+
+    old = {"format": "scaffold", "budget": 128, "used": 40, "closed_by": "model", "thinking_s": 1.0}  # no explanation
+    w = AnswerWidget()
+    qtbot.addWidget(w)
+    w.show()
+    w.show_stored(StoredMessage(1, 1, "assistant", "Mars.", "red", "complete", 0.0, {"thinking": old}))
+    assert w.reasoning.toggle.text() == "Reasoning · 40 / 128 tokens · closed by the model · 1.0 s"
+    assert not w.reasoning.words.isVisible()
+    assert w.budget == 128 and w.next_budget() == 256
+
+
+def test_auto_answering_directly_still_shows_its_one_quiet_line(qtbot):
+    from app.widgets.answer import AnswerWidget
+    from engine import StoredMessage
+
+    direct = {"format": "scaffold", "budget": 0, "used": 0, "closed_by": "off", "auto": True,
+              "explanation": "Auto answered directly: a simple question the model was sure of."}
+    old_direct = {**direct, "explanation": "", "auto_reason": "form 0.10, first-token entropy 0.40 nats -> score 0.10"}
+    for meta, line in ((direct, direct["explanation"]),
+                       (old_direct, "Auto answered directly, without thinking (form 0.10, first-token entropy "
+                                    "0.40 nats -> score 0.10).")):
+        w = AnswerWidget()
+        qtbot.addWidget(w)
+        w.show()
+        w.show_stored(StoredMessage(1, 1, "assistant", "Paris.", "", "complete", 0.0, {"thinking": meta}))
+        assert w.reasoning.isVisible() and w.reasoning.words.text() == line
+        assert not w.reasoning.toggle.isVisible() and not w.reasoning.text.isVisible()  # nothing to open
+        assert w.budget is None and w.next_budget() == 128  # Auto used nothing: the first stop
+
+
+def test_think_more_goes_one_stop_up_the_slider():
+    from app.widgets.composer import next_budget
+
+    assert [next_budget(b) for b in BUDGET_STOPS[:-1]] == [128, 256, 512, 1024, 2048, 4096, 8192, None]
+    assert next_budget(None, used=143) == 256 and next_budget(None, used=256) == 512  # above what Auto used
+    assert next_budget(None, used=0) == 128
+
+
+def test_think_more_is_offered_on_the_last_finished_answer_only(qtbot):
+    from app.widgets.chat_view import ChatView
+    from engine import StoredMessage
+
+    view = ChatView()
+    qtbot.addWidget(view)
+    asked = []
+    view.think_more.connect(asked.append)
+
+    def stored(budget: int) -> StoredMessage:
+        report = {"format": "scaffold", "budget": budget, "used": 10, "closed_by": "model"}
+        return StoredMessage(2, 1, "assistant", "An answer.", "", "complete", 0.0, {"thinking": report})
+    view.show_messages([StoredMessage(1, 1, "user", "Q?", "", "complete", 0.0, {}), stored(256),
+                        StoredMessage(3, 1, "user", "Q2?", "", "complete", 0.0, {}), stored(8192)])
+    earlier, last = view.answers
+    assert not earlier.think_more_button.isEnabled() and not last.think_more_button.isEnabled()
+    assert "largest budget (8k)" in last.think_more_button.toolTip()
+    assert last.think_more_button.accessibleName() == "Think more"
+    view.remove_last_turn()
+    assert view.kept is earlier and earlier.think_more_button.isEnabled()
+    assert "512 thinking tokens" in earlier.think_more_button.toolTip()
+    view.set_answering(True)
+    assert not earlier.think_more_button.isEnabled()
+    view.set_answering(False)
+    earlier.think_more_button.click()
+    assert asked == [earlier]
