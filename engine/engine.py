@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.budget.driver import PromptParts, ThinkingRequest, ThinkingRun, prompt_parts
-from engine.budget.formats import ThinkingSupport, thinking_support
+from engine.budget.formats import SCAFFOLD_COMPLETION, ThinkingSupport, thinking_support
 from engine.chat.history import History
 from engine.chat.prompt import PackedPrompt, answer_reserve, pack_prompt
 from engine.chat.recorder import AnswerRecorder
@@ -35,7 +35,7 @@ class AskOptions:
     system_prompt: str = ""
     prompt_format: str | None = None  # None: the model's setting in the registry (auto by default)
     template_kwargs: tuple[tuple[str, object], ...] = ()
-    thinking: ThinkingRequest | None = None  # None: Auto for models that think natively, off otherwise
+    thinking: ThinkingRequest | None = None  # None: Auto for chat models, off for base models
     collection: str | None = None  # answer from this document collection, citing its sources
 
 
@@ -121,9 +121,11 @@ class Engine:
         return self._support[prompt_format]
 
     def thinking_request(self, options: AskOptions, support: ThinkingSupport) -> ThinkingRequest:
+        """The request as given, else Auto for chat models (native or scaffolded thinking) and Off for base
+        models, whose few-shot prompt has no room for useful reasoning."""
         if options.thinking is not None:
             return options.thinking
-        return ThinkingRequest(budget=None) if support.format.native else ThinkingRequest(budget=0)
+        return ThinkingRequest(budget=0) if support.format is SCAFFOLD_COMPLETION else ThinkingRequest(budget=None)
 
     def prepare_prompt(self, question: str, turns: list[tuple[str, str]], options: AskOptions,
                        parts: PromptParts | None = None) -> PackedPrompt:

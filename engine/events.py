@@ -41,7 +41,8 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class ThinkingReport:
-    """How an answer's thinking went. closed_by: model, budget (forced), early (Auto), off."""
+    """How an answer's thinking went. closed_by: model, budget (forced), early (Auto), repeat (looping), off,
+    cancelled."""
 
     format: str
     budget: int
@@ -59,7 +60,7 @@ class ThinkingReport:
 
     @property
     def forced_close(self) -> bool:
-        return self.closed_by in ("budget", "early")
+        return self.closed_by in ("budget", "early", "repeat")
 
 
 @dataclass(frozen=True, slots=True)

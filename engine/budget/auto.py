@@ -60,7 +60,20 @@ def form_score(question: str) -> float:
 class BudgetChoice:
     budget: int
     score: float
-    reason: str
+    reason: str  # the figures behind the choice
+    why: str = ""  # the same in words, for the person
+
+
+def describe(form: float, entropy: float) -> str:
+    """What the question looked like to Auto, in words."""
+    looks = "it reads like a multi-step problem" if form >= 0.4 else "it reads like a simple question"
+    if entropy < UNCERTAIN_NATS * 0.25:
+        sure = "the model was sure of a direct answer"
+    elif entropy < UNCERTAIN_NATS * 0.6:
+        sure = "the model was unsure of a direct answer"
+    else:
+        sure = "the model had no clear direct answer"
+    return f"{looks} and {sure}"
 
 
 def choose_budget(question: str, entropy: float, ceiling: int,
@@ -75,7 +88,8 @@ def choose_budget(question: str, entropy: float, ceiling: int,
     budget = next(b for limit, b in TIERS if score < limit)
     budget = max(0, min(budget, ceiling))
     return BudgetChoice(budget, round(score, 3),
-                        f"form {form:.2f}, first-token entropy {entropy:.2f} nats -> score {score:.2f}")
+                        f"form {form:.2f}, first-token entropy {entropy:.2f} nats -> score {score:.2f}",
+                        describe(form, entropy))
 
 
 def normalise(answer: str) -> str:

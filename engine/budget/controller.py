@@ -5,7 +5,7 @@ with a `Step` (evaluate the token or not, take tokens back out of the KV cache,
 inject text), so the unit tests can drive it with a scripted token stream.
 
     THINKING --(model writes the end delimiter)-----------------> ANSWER
-    THINKING --(used == budget, or Auto's probes agree)--close--> ANSWER
+    THINKING --(used == budget, Auto's probes agree, or the span repeats itself)--close--> ANSWER
     THINKING --(end or end-of-generation under min_think)--"Wait"--> THINKING  (at most max_extensions)
     THINKING --(another end, e.g. a base model's next "Question:")--close--> ANSWER
 
@@ -19,6 +19,11 @@ from enum import Enum
 
 from engine.budget.formats import ThinkingFormat
 from engine.runtime.loop import TextStream
+
+
+# A span whose last REPEAT_CHARS characters already stand earlier in it is going round in circles (small
+# chat models loop on a step); more of it buys nothing, so it is closed and the model answers.
+REPEAT_CHARS = 120
 
 
 class Phase(str, Enum):
@@ -47,12 +52,12 @@ class ThinkingController:
         self.phase = Phase.THINKING if budget > 0 else Phase.ANSWER
         self.used = 0
         self.extensions = 0
-        self.closed_by = "" if budget > 0 else "off"  # model, budget, early, off
+        self.closed_by = "" if budget > 0 else "off"  # model, budget, early, repeat, off
         self.reasoning = ""
         self._ends = [e.encode() for e in fmt.ends]
         self._longest_end = max((len(e) for e in self._ends), default=0)
         self._restart_segment()
-        self._stop_requested = False
+        self._stop_reason = ""
 
     def _restart_segment(self) -> None:
         """A segment is the span since the last injection: where an end delimiter can still form."""
@@ -64,19 +69,23 @@ class ThinkingController:
         self.reasoning += text
         return text
 
-    def request_early_stop(self) -> None:
-        """Auto decided the answer has settled: close the span before the next sample."""
-        self._stop_requested = True
+    def request_early_stop(self, reason: str = "early") -> None:
+        """Close the span before the next sample: Auto decided the answer has settled ("early"), or it loops."""
+        self._stop_reason = self._stop_reason or reason
 
     def before_sample(self) -> str:
         """Text to inject before sampling (the close), or "" to sample as usual."""
         if self.phase is not Phase.THINKING:
             return ""
-        if self.used >= self.budget or self._stop_requested:
-            self.closed_by = "budget" if self.used >= self.budget else "early"
+        if self.used >= self.budget or self._stop_reason:
+            self.closed_by = "budget" if self.used >= self.budget else self._stop_reason
             self.phase = Phase.ANSWER
             return self.format.close
         return ""
+
+    def _is_repeating(self) -> bool:
+        r = self.reasoning
+        return len(r) >= 2 * REPEAT_CHARS and r.find(r[-REPEAT_CHARS:], 0, len(r) - REPEAT_CHARS) >= 0
 
     def observe(self, piece: bytes, is_eog: bool = False) -> Step:
         """Account for a token sampled while thinking."""
@@ -96,7 +105,10 @@ class ThinkingController:
         hits = [(self._bytes.find(e, tail_from), i) for i, e in enumerate(self._ends)]
         hits = [(at, i) for at, i in hits if at >= 0]
         if not hits:
-            return Step(True, shown=self._show(self._display.push(piece)))
+            shown = self._show(self._display.push(piece))
+            if shown and self._is_repeating():
+                self.request_early_stop("repeat")
+            return Step(True, shown=shown)
         at, which = min(hits)
         covering, covered = 0, 0
         while covered < len(self._bytes) - at:
@@ -104,7 +116,7 @@ class ThinkingController:
             covering += 1
         prefix = self._bytes[len(self._bytes) - covered:at]
         shown = self._show(self._display.push(piece))  # the display stream cuts at the delimiter
-        step = self._on_end(covering, prefix, is_canonical=which == 0)
+        step = self._on_end(covering, prefix, is_canonical=self.format.is_canonical(which))
         return Step(step.evaluate, step.retract, step.inject, shown + step.shown)
 
     def _on_end(self, covering: int, prefix: bytes, is_canonical: bool) -> Step:
@@ -123,4 +135,4 @@ class ThinkingController:
 
     @property
     def forced_close(self) -> bool:
-        return self.closed_by in ("budget", "early")
+        return self.closed_by in ("budget", "early", "repeat")

@@ -5,9 +5,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from engine.budget.auto import EarlyExit, choose_budget
+from engine.budget.auto import AGREE, EarlyExit, choose_budget
 from engine.budget.controller import Phase, ThinkingController
-from engine.budget.formats import SCAFFOLD_INSTRUCTION, SCAFFOLD_TAGS, ThinkingSupport
+from engine.budget.formats import SCAFFOLD_CHAT, SCAFFOLD_INSTRUCTION, ThinkingSupport
 from engine.events import ThinkingReport
 from engine.runtime.loop import SamplingSettings, build_sampler
 from engine.runtime.session import CancelFn, ModelSession
@@ -44,8 +44,8 @@ def prompt_parts(support: ThinkingSupport, request: ThinkingRequest) -> PromptPa
     on = request.auto or (request.budget or 0) > 0
     if fmt.name == "scaffold":  # the completion prompt itself opens the Reasoning line
         return PromptParts(on)
-    if fmt is SCAFFOLD_TAGS:
-        return PromptParts(True, suffix=fmt.start, system_extra=SCAFFOLD_INSTRUCTION) if on else PromptParts(False)
+    if fmt is SCAFFOLD_CHAT:  # the same prompt either way, so Auto's probe of a direct answer is Off's answer
+        return PromptParts(on, suffix="" if on else fmt.skip, system_extra=SCAFFOLD_INSTRUCTION)
     opener = "" if support.opens_in_prompt else fmt.start
     if on:
         return PromptParts(True, support.template_kwargs_on, opener + "\n" if opener else "")
@@ -65,6 +65,7 @@ class ThinkingRun:
         self.on_thinking = on_thinking or (lambda _t: None)
         self.controller: ThinkingController | None = None
         self.auto_reason = ""
+        self.auto_why = ""
         self.early: EarlyExit | None = None
         self.close_tokens = 0
         self.thinking_s = 0.0
@@ -77,9 +78,9 @@ class ThinkingRun:
         fmt = self.support.format
         ceiling = max(0, self.room - CLOSE_MARGIN)
         if self.request.auto:
-            zero_thought = self.session.probe(fmt.close, 0)
+            zero_thought = self.session.probe(fmt.skip or fmt.close, 0)
             choice = choose_budget(self.question, zero_thought.entropy, min(ceiling, AUTO_CEILING))
-            budget, self.auto_reason = choice.budget, choice.reason
+            budget, self.auto_reason, self.auto_why = choice.budget, choice.reason, choice.why
             self.early = EarlyExit(fmt.close, cost=zero_thought.cost)
         else:
             budget = min(self.request.budget or 0, ceiling)
@@ -87,7 +88,7 @@ class ThinkingRun:
         if budget > 0:
             self._think(cancelled)
         else:  # the prompt opened the span, and there is nothing to spend in it: close it at once
-            self.close_tokens += self._inject(fmt.close)
+            self.close_tokens += self._inject(fmt.skip or fmt.close)
         self.finished_at = time.perf_counter()
         self.thinking_s = self.finished_at - start
 
@@ -128,10 +129,33 @@ class ThinkingRun:
         finally:
             sampler.close()
 
+    def explain(self) -> str:
+        """What happened to the thinking, in a sentence or two a person reads under the answer."""
+        c = self.controller
+        if c is None:
+            return "Stopped before thinking began."
+        used, budget = c.used, c.budget
+        if self.request.auto:
+            if budget == 0:
+                return f"Auto answered directly: {self.auto_why}."
+            start = f"Auto allowed {budget:,} thinking tokens: {self.auto_why}. "
+        elif budget == 0:
+            return ""
+        else:
+            start = ""
+        end = {
+            "model": f"The model finished reasoning after {used:,} tokens.",
+            "budget": f"The {budget:,}-token budget ran out; the model answered from its reasoning so far.",
+            "early": (f"Stopped early at {used:,} tokens: the last {len(self.early.answers[-AGREE:])} checks of "
+                      f"the answer agreed." if self.early else f"Stopped early at {used:,} tokens."),
+            "repeat": f"Stopped at {used:,} tokens: the reasoning had started repeating itself.",
+        }.get(c.closed_by, f"Stopped after {used:,} thinking tokens.")
+        return start + end
+
     def report(self, answer_end: float) -> ThinkingReport:
         c = self.controller
         early = self.early
-        return ThinkingReport(
+        return ThinkingReport(explanation=self.explain(), 
             format=self.support.format.name, budget=c.budget if c else 0, used=c.used if c else 0,
             closed_by=(c.closed_by or "cancelled") if c else "off", auto=self.request.auto,
             auto_reason=self.auto_reason, extensions=c.extensions if c else 0,

@@ -1,10 +1,12 @@
 """Thinking spans per model family: their delimiters, how to close one early, how to switch one off.
 
-Native formats are detected from the chat template (research/budget.md §5):
-`<think>…</think>` (Qwen3, QwQ, DeepSeek-R1 distills, SmolLM3, Phi-4-reasoning),
-gpt-oss's harmony channels, Magistral's `[THINK]…[/THINK]`. Models without one
-get a *scaffold*: Ponder opens the span in the prompt and closes it the same
-way, so the budget controls work on any model, the default base model included.
+Native formats are detected from the chat template: `<think>…</think>` (Qwen3,
+QwQ, DeepSeek-R1 distills, SmolLM3, Phi-4-reasoning), gpt-oss's harmony
+channels, Magistral's `[THINK]…[/THINK]`. Models without one get a *scaffold*
+that the budget controls the same way (docs/thinking.md):
+- a base model (few-shot completion prompt) reasons on a "Reasoning:" line closed by "Answer:";
+- a chat model never trained to think is asked to reason in plain steps and then write
+  "Final answer:"; its steps are the span and what follows that line is the answer.
 """
 from __future__ import annotations
 
@@ -27,10 +29,16 @@ class ThinkingFormat:
     extension: str = "\nWait,"
     other_ends: tuple[str, ...] = ()
     native: bool = False
+    also_ends: tuple[str, ...] = ()  # other spellings of `end` the model may write; the answer follows them as is
+    skip: str = ""  # what the prompt ends with when the span is skipped (budget 0), if not an empty span
 
     @property
     def ends(self) -> tuple[str, ...]:
-        return (self.end, *self.other_ends)
+        return (self.end, *self.also_ends, *self.other_ends)
+
+    def is_canonical(self, which: int) -> bool:
+        """Whether ends[which] leads into the answer as written (else it is replaced by `close`)."""
+        return which <= len(self.also_ends)
 
 
 NONE = ThinkingFormat("none")
@@ -42,10 +50,16 @@ MISTRAL = ThinkingFormat("mistral", "[THINK]", "[/THINK]", LEAD_IN + "[/THINK]",
 # Base models (few-shot completion prompt): the span is a "Reasoning:" line, closed by "Answer:".
 SCAFFOLD_COMPLETION = ThinkingFormat(
     "scaffold", "\nReasoning:", "\nAnswer:", "\nAnswer:", extension=" Wait,", other_ends=("\nQuestion:", "\n Answer:"))
-# Chat models that were never taught to think: asked to, with the span opened in their turn.
-SCAFFOLD_TAGS = ThinkingFormat("scaffold-tags", "<think>\n", "</think>", "\nI have to answer now.\n</think>\n\n")
-SCAFFOLD_INSTRUCTION = ("Before answering, think step by step inside <think> and </think>, "
-                        "then give the answer after </think>.")
+# Chat models never trained to think: a `<think>` span is only text to them (they wrote their whole answer
+# inside it, echoed an injected close, or ended the turn there: empty answers). Asked instead to reason in
+# plain steps and end with a "Final answer:" line, they do; the span is their steps, and when the budget or
+# the end of their turn cuts the steps, the injected line makes them state the result from what they have
+# (a continuation to complete, not an instruction to obey). Wording measured in docs/thinking.md.
+FINAL_ANSWER = "Final answer:"
+SCAFFOLD_CHAT = ThinkingFormat(
+    "scaffold-chat", end=FINAL_ANSWER, close="\n\n" + FINAL_ANSWER, extension="\n\nWait,",
+    also_ends=("Final Answer:", "FINAL ANSWER:"), skip=FINAL_ANSWER)
+SCAFFOLD_INSTRUCTION = f'Think step by step, then write "{FINAL_ANSWER}" followed by the answer alone.'
 
 _BY_MARKER = (
     ("<|channel|>", HARMONY),
@@ -81,7 +95,7 @@ def thinking_support(chat_template: str, prompt_format: str, render_probe=None) 
         return ThinkingSupport(SCAFFOLD_COMPLETION)
     fmt = detect_format(chat_template) if prompt_format == "template" else NONE
     if fmt is NONE:
-        return ThinkingSupport(SCAFFOLD_TAGS)
+        return ThinkingSupport(SCAFFOLD_CHAT)
     has_switch = "enable_thinking" in chat_template
     on = {"enable_thinking": True} if has_switch else {}
     opens = False

@@ -127,11 +127,14 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
     stream = TextStream(settings.stop)
     emit = on_text or (lambda _t: None)
     n, first, last, reason = 0, 0.0, 0.0, "length"
+    has_said = False  # the answer may not end before it has said something (a model that closes its turn at once)
     try:
         while n < settings.max_tokens:
             if cancelled():
                 reason = "cancelled"
                 break
+            if not has_said:
+                session.forbid_end()
             token = session.sample(sampler)
             if session.is_eog(token):
                 reason = "eos"
@@ -139,7 +142,9 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
             last = time.perf_counter()
             first = first or last
             n += 1
-            text = stream.push(session.piece(token))
+            piece = session.piece(token)
+            has_said = has_said or bool(piece.strip())
+            text = stream.push(piece)
             if text:
                 emit(text)
             if stream.stopped:

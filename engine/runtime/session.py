@@ -107,6 +107,7 @@ class ModelSession:
         self.tokens: list[int] = []
         self.evaluated = 0  # tokens decoded since load: KV reuse is measured with this
         self._pieces: dict[int, bytes] = {}
+        self._eog: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: str | Path, settings: LoadSettings = LoadSettings(),
@@ -165,6 +166,18 @@ class ModelSession:
 
     def is_eog(self, token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    @property
+    def eog_tokens(self) -> np.ndarray:
+        """Every end-of-generation token of the vocabulary (end of turn, end of text…), found once per model."""
+        if self._eog is None:
+            is_eog = llama_cpp.llama_vocab_is_eog
+            self._eog = np.array([t for t in range(self.n_vocab) if is_eog(self.vocab, t)], dtype=np.int64)
+        return self._eog
+
+    def forbid_end(self) -> None:
+        """Make the next sample anything but an end-of-generation token (edits the last logits in place)."""
+        self.logits()[self.eog_tokens] = -np.inf
 
     @property
     def adds_bos(self) -> bool:

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from engine.budget.controller import Phase, ThinkingController
-from engine.budget.formats import SCAFFOLD_COMPLETION, THINK_TAGS
+from engine.budget.controller import REPEAT_CHARS, Phase, ThinkingController
+from engine.budget.formats import SCAFFOLD_CHAT, SCAFFOLD_COMPLETION, THINK_TAGS
 
 
 def run(controller: ThinkingController, pieces: list[str], eog_at: int | None = None) -> list:
@@ -76,8 +76,37 @@ def test_text_before_a_delimiter_in_the_same_token_is_kept():
 
 def test_model_that_never_closes_is_closed_at_the_budget():
     c = ThinkingController(THINK_TAGS, budget=64)
-    run(c, ["word "] * 1000)
+    run(c, [f"step {i} " for i in range(1000)])
     assert c.used == 64 and c.closed_by == "budget"
+
+
+def test_a_span_going_round_in_circles_is_closed():
+    c = ThinkingController(SCAFFOLD_CHAT, budget=2000)
+    loop = ["Step", " 2", ":", " Subtract", " the", " apples", " eaten", ".", "\n"] * 60
+    log = run(c, ["First", " count", " the", " boxes", ".\n", *loop])
+    assert log[-1] == ("close", SCAFFOLD_CHAT.close) and c.closed_by == "repeat" and c.forced_close
+    assert c.used < 2 * REPEAT_CHARS  # closed once the loop was plain, long before the budget
+
+
+def test_varied_reasoning_is_not_taken_for_a_loop():
+    c = ThinkingController(SCAFFOLD_CHAT, budget=400)
+    run(c, [f"Box {i} holds {i * 12} apples, so far {i * (i + 1) * 6} in all.\n" for i in range(1, 500)])
+    assert c.closed_by == "budget" and c.used == 400
+
+
+def test_chat_scaffold_final_answer_line_leads_into_the_answer():
+    for spelling in ("Final answer:", "Final Answer:"):
+        c = ThinkingController(SCAFFOLD_CHAT, budget=100)
+        head, tail = spelling.split(" ")
+        log = run(c, ["3", " x", " 12", " =", " 36", ".\n\n", head, " " + tail])
+        assert log[-1][1].evaluate and not log[-1][1].inject and c.closed_by == "model" and c.used == 6
+        assert c.reasoning.strip() == "3 x 12 = 36."
+
+
+def test_chat_scaffold_turn_ended_inside_the_span_is_made_to_answer():
+    c = ThinkingController(SCAFFOLD_CHAT, budget=100)
+    log = run(c, ["So", " 31", " apples", ".", "<|im_end|>"], eog_at=4)
+    assert log[-1][1].inject == "\n\nFinal answer:" and not log[-1][1].evaluate and c.closed_by == "model"
 
 
 def test_end_of_generation_inside_the_span():
