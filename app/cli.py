@@ -13,6 +13,7 @@ from dataclasses import asdict
 from app import cli_models
 from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Progress, Registry, SamplingSettings,
                     ThinkingRequest, Token, detect_backend)
+from engine.models.default import DEFAULT_MODEL
 from engine.remote import RemoteEndpoint, RemoteEngine
 from engine.secrets import get_secret
 
@@ -34,7 +35,8 @@ def _positive(kind):
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="a model name from `ponder models`, or a path to a .gguf file")
+    p.add_argument("--model", help="a model name from `ponder models`, or a path to a .gguf file (default: "
+                   f"{DEFAULT_MODEL.name}, built in)")
     p.add_argument("--ctx", type=_positive(int), default=4096, help="context size in tokens (default 4096)")
     p.add_argument("--threads", type=_positive(int), help="CPU threads (default: physical cores)")
     p.add_argument("--gpu-layers", type=int, help="layers to offload (-1 all, 0 none; default: all if a GPU)")
@@ -363,13 +365,15 @@ def cmd_models(args) -> int:
         print(json.dumps([{**asdict(e), "info": asdict(e.info) if e.info else None} for e in entries], indent=2))
         return 0
     for e in entries:
-        if e.info is None:
-            print(f"{e.name:40} {e.source:9} {e.problem}")
-            continue
         i = e.info
-        print(f"{e.name:40} {e.source:9} {i.architecture:10} {i.size_label:>6} {i.quantization:8} "
-              f"ctx {i.context_length:>7,} {i.file_size / 1e6:>8,.0f} MB  template: {'yes' if i.has_template else 'no'}"
-              f"  thinking: {i.thinking_format}  format: {e.prompt_format}")
+        if i is None:
+            print(f"{e.name:40} {e.source:9} {e.problem}")
+        else:
+            print(f"{e.name:40} {e.source:9} {i.architecture:10} {i.size_label:>6} {i.quantization:8} "
+                  f"ctx {i.context_length:>7,} {i.file_size / 1e6:>8,.0f} MB  template: "
+                  f"{'yes' if i.has_template else 'no'}  thinking: {i.thinking_format}  format: {e.prompt_format}")
+        if e.description:
+            print(f"    {e.description}")
     return 0
 
 

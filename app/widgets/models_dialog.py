@@ -234,15 +234,15 @@ class ModelsDialog(QDialog):
         for row, e in enumerate(entries):
             for col, text in enumerate(entry_cells(e)):
                 item = QTableWidgetItem(text)
-                item.setToolTip(e.path if col == 0 else text)
+                item.setToolTip("\n".join(filter(None, (e.description, e.path))) if col == 0 else text)
                 self.table.setItem(row, col, item)
             if (current and current in (e.name, e.path)) or (not current and e.source == "default"):
                 self.table.selectRow(row)
 
     def _selection_changed(self) -> None:
         e = self.selected_entry()
-        self.use_button.setEnabled(e is not None and (e.info is not None or e.source == "default"))
-        if e is not None and e.problem and e.source != "default":
+        self.use_button.setEnabled(e is not None and e.is_loadable)
+        if e is not None and not e.is_loadable:
             self.show_message(e.problem, error=True)
 
     def selected_entry(self) -> ModelEntry | None:
@@ -261,9 +261,10 @@ class ModelsDialog(QDialog):
         self.message.setStyleSheet("color: #c0392b;" if error else "")
 
     def chosen_settings(self) -> Settings:
-        """The settings with the selected model and the load options from the form."""
+        """The settings with the selected model and the load options from the form: a built-in model by its name
+        (the default one as "", so a new default follows), any other by its file."""
         e = self.selected_entry()
-        model = "" if e is None or e.source == "default" else e.path
+        model = "" if e is None or e.source == "default" else e.name if e.is_builtin else e.path
         s = replace(self.settings)
         s.model, s.n_ctx, s.n_threads, s.n_gpu_layers = model, self.ctx.value(), self.threads.value(), \
             self.gpu_layers.value()

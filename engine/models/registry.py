@@ -1,12 +1,14 @@
-"""The models Ponder knows: the default one, GGUF files in the models folder, and files the user imported."""
+"""The models Ponder knows: the built-in ones (one of them the default), GGUF files in the models folder, and files
+the user imported."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.chat.templates import FORMATS
 from engine.errors import ModelError
-from engine.models.default import default_model_path, ensure_default_model
+from engine.models.builtin import BuiltinModel, available_models, ensure_model, find_builtin, is_available, model_path
+from engine.models.default import default_model, ensure_default_model
 from engine.models.inspect import ModelInfo, inspect_model
 from engine.paths import data_dir, models_dir
 from engine.settings import read_json, write_json_atomic
@@ -18,10 +20,25 @@ class ModelEntry:
 
     name: str
     path: str
-    source: str  # default, folder, imported
+    source: str  # default (a built-in model), builtin, folder, imported
     info: ModelInfo | None
     problem: str = ""
     prompt_format: str = "auto"
+    description: str = ""  # built-in models say what they are
+
+    @property
+    def is_builtin(self) -> bool:
+        """Comes with Ponder: assembled on first use, never deleted."""
+        return self.source in BUILTIN_SOURCES
+
+    @property
+    def is_loadable(self) -> bool:
+        """A usable file, or a built-in model that loading will assemble first."""
+        return self.info is not None or (self.is_builtin and self.problem == NOT_YET_PREPARED)
+
+
+BUILTIN_SOURCES = ("default", "builtin")
+NOT_YET_PREPARED = "prepared on first use"
 
 
 class Registry:
@@ -49,19 +66,27 @@ class Registry:
         return self._cache[key]
 
     def _entry(self, path: Path, source: str, formats: dict) -> ModelEntry:
-        found = self._inspect(path) if path.exists() or source != "default" else None
+        found = self._inspect(path)
         fmt = formats.get(str(path), "auto")
-        if found is None:
-            return ModelEntry(path.stem, str(path), source, None, "prepared on first use", fmt)
         if isinstance(found, ModelError):
             return ModelEntry(path.stem, str(path), source, None, found.message, fmt)
         return ModelEntry(path.stem, str(path), source, found, "", fmt)
 
+    def _builtin_entry(self, model: BuiltinModel, source: str, formats: dict) -> ModelEntry:
+        path = model_path(model)
+        if path.exists():
+            return replace(self._entry(path, source, formats), name=model.name, description=model.description)
+        problem = NOT_YET_PREPARED if is_available(model) else "not installed with this copy of Ponder"
+        return ModelEntry(model.name, str(path), source, None, problem, formats.get(str(path), "auto"),
+                          model.description)
+
     def entries(self) -> list[ModelEntry]:
+        """The default model first, the other built-in models this copy of Ponder has, then files."""
         data = self._load()
-        default = default_model_path()
-        out = [self._entry(default, "default", data["formats"])]
-        seen = {default.resolve()}
+        default = default_model()
+        out = [self._builtin_entry(default, "default", data["formats"])]
+        out += [self._builtin_entry(m, "builtin", data["formats"]) for m in available_models() if m != default]
+        seen = {Path(e.path).resolve() for e in out}
         for path in sorted(models_dir().glob("*.gguf")):
             if path.resolve() not in seen:
                 seen.add(path.resolve())
@@ -97,7 +122,7 @@ class Registry:
         entry = self.find(name_or_path)
         path = Path(entry.path)
         if entry.source != "folder":
-            what = "the default model" if entry.source == "default" else "an imported file (use forget)"
+            what = "built into Ponder" if entry.is_builtin else "an imported file (use forget)"
             raise ModelError(f"{entry.name} is {what}; only files in the models folder are deleted.")
         path.unlink(missing_ok=True)
         Path(str(path) + ".part").unlink(missing_ok=True)
@@ -122,13 +147,14 @@ class Registry:
         raise ModelError(f"No model called '{name_or_path}'; `ponder models` lists them.")
 
     def resolve(self, name_or_path: str | None, on_progress=None, is_cancelled=None) -> Path:
-        """The file to load: the default model when None, else a listed name or any path."""
+        """The file to load: the default model when None, else a listed name or any path; a built-in model is
+        assembled first if needed."""
         if not name_or_path:
             return ensure_default_model(on_progress, is_cancelled)
+        builtin = find_builtin(name_or_path)
+        if builtin is not None:
+            return ensure_model(builtin, on_progress, is_cancelled)
         candidate = Path(name_or_path).expanduser()
         if candidate.suffix == ".gguf" or candidate.exists() or "/" in name_or_path or "\\" in name_or_path:
             return candidate.resolve()
-        entry = self.find(name_or_path)
-        if entry.source == "default":
-            return ensure_default_model(on_progress, is_cancelled)
-        return Path(entry.path)
+        return Path(self.find(name_or_path).path)

@@ -9,15 +9,18 @@ import sys
 import pytest
 
 
+GEMMA = ("--model", "gemma-3-270m")  # the small built-in model: the default (1.5B) only where it is the point
+
+
 def ponder(*args: str, home) -> subprocess.CompletedProcess:
     env = dict(os.environ, PONDER_HOME=str(home))
     return subprocess.run([sys.executable, "-m", "app.main", *args], env=env, capture_output=True, text=True,
                           timeout=300)
 
 
-def test_ask_json_has_every_field(default_model, ponder_home):
+def test_ask_json_has_every_field(gemma_model, ponder_home):
     out = ponder("ask", "What is the capital of France?", "--json", "--temperature", "0", "--seed", "1",
-                 "--max-tokens", "12", home=ponder_home)
+                 "--max-tokens", "12", *GEMMA, home=ponder_home)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert set(data) >= {"answer", "reasoning", "thinking_tokens", "answer_tokens", "budget", "sources", "model",
@@ -27,8 +30,8 @@ def test_ask_json_has_every_field(default_model, ponder_home):
     assert data["timings"]["decode_tok_s"] > 0 and data["timings"]["load_s"] > 0
 
 
-def test_ask_streams_plain_text(default_model, ponder_home):
-    out = ponder("ask", "What is the capital of France?", "--temperature", "0", "--max-tokens", "12",
+def test_ask_streams_plain_text(gemma_model, ponder_home):
+    out = ponder("ask", "What is the capital of France?", "--temperature", "0", "--max-tokens", "12", *GEMMA,
                  home=ponder_home)
     assert out.returncode == 0 and out.stdout.strip().startswith("Paris")
 
@@ -43,52 +46,59 @@ def test_ask_streams_plain_text(default_model, ponder_home):
     (("models", "import", "/etc/hostname"), "not a GGUF model"),
     (("ask", "hi", "--conversation", "999999"), "no conversation"),
 ])
-def test_bad_input_is_one_line_on_stderr(args, words, ponder_home, default_model):
-    out = ponder(*args, home=ponder_home)
+def test_bad_input_is_one_line_on_stderr(args, words, ponder_home, gemma_model):
+    out = ponder(*args, *(GEMMA if "--model" not in args and args[0] == "ask" else ()), home=ponder_home)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     assert words.lower() in out.stderr.lower()
     assert out.returncode in (1, 2)
 
 
-def test_models_json_lists_the_default(default_model, ponder_home):
+def test_models_lists_the_built_in_models_and_which_is_the_default(gemma_model, ponder_home):
     out = ponder("models", "--json", home=ponder_home)
     assert out.returncode == 0, out.stderr
-    models = json.loads(out.stdout)
-    default = next(m for m in models if m["source"] == "default")
-    assert default["info"]["architecture"] == "gemma3" and default["info"]["quantization"] == "Q4_K_M"
+    models = {m["name"]: m for m in json.loads(out.stdout)}
+    assert [m["source"] for m in models.values()][:3] == ["default", "builtin", "builtin"]
+    assert models["qwen2.5-coder-1.5b-instruct"]["source"] == "default"
+    assert models["qwen2.5-coder-0.5b-instruct"]["source"] == "builtin"
+    gemma = models["gemma-3-270m"]
+    assert gemma["info"]["architecture"] == "gemma3" and gemma["info"]["quantization"] == "Q4_K_M"
+    assert all(models[name]["description"] for name in ("gemma-3-270m", "qwen2.5-coder-1.5b-instruct"))
+    listed = ponder("models", home=ponder_home).stdout
+    assert "qwen2.5-coder-1.5b-instruct" in listed.split("\n")[0] and "default" in listed.split("\n")[0]
 
 
-def test_selftest_passes(default_model, ponder_home):
-    out = ponder("selftest", "--json", home=ponder_home)
+def test_selftest_passes_on_the_default_model(ponder_home):
+    out = ponder("selftest", "--json", home=ponder_home)  # assembles the 1.1 GB default once for the session
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["ok"] and report["backend"] == "CPU" and report["answer"]
+    assert report["model"].lower().startswith("qwen2.5 coder 1.5b")
 
 
-def test_no_command_is_a_terminal_chat(default_model, ponder_home):
+def test_no_command_is_a_terminal_chat(gemma_model, ponder_home):
     env = dict(os.environ, PONDER_HOME=str(ponder_home))
-    out = subprocess.run([sys.executable, "-m", "app.main", "--temperature", "0", "--max-tokens", "8"], env=env,
+    out = subprocess.run([sys.executable, "-m", "app.main", "--temperature", "0", "--max-tokens", "8", *GEMMA], env=env,
                          input="What is the capital of France?\n", capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "> Paris." in out.stdout
 
 
-def test_ask_with_a_budget_reports_its_thinking(default_model, ponder_home):
+def test_ask_with_a_budget_reports_its_thinking(gemma_model, ponder_home):
     out = ponder("ask", "A farmer has 3 pens with 4 sheep in each. How many sheep?", "--budget", "8", "--json",
-                 "--seed", "1", "--max-tokens", "12", home=ponder_home)
+                 "--seed", "1", "--max-tokens", "12", *GEMMA, home=ponder_home)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["budget"] == 8 and 0 < data["thinking_tokens"] <= 8 and data["reasoning"]
     assert data["thinking"]["format"] == "scaffold" and data["thinking"]["closed_by"] in ("model", "budget")
 
 
-def test_budget_off_and_auto(default_model, ponder_home):
+def test_budget_off_and_auto(gemma_model, ponder_home):
     off = json.loads(ponder("ask", "What is the capital of France?", "--budget", "off", "--json", "--temperature",
-                            "0", "--max-tokens", "8", home=ponder_home).stdout)
+                            "0", "--max-tokens", "8", *GEMMA, home=ponder_home).stdout)
     assert off["thinking_tokens"] == 0 and off["reasoning"] == "" and off["answer"].startswith("Paris")
     auto = json.loads(ponder("ask", "What is 12 times 3?", "--budget", "auto", "--json", "--seed", "1",
-                             "--max-tokens", "8", home=ponder_home).stdout)
+                             "--max-tokens", "8", *GEMMA, home=ponder_home).stdout)
     assert auto["thinking"]["auto"] and "entropy" in auto["thinking"]["auto_reason"]
     assert auto["thinking_tokens"] <= auto["budget"]
 
@@ -99,7 +109,7 @@ def test_bad_budget(value, ponder_home):
     assert out.returncode == 2 and "--budget" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_index_search_and_collections_from_the_command_line(default_model, ponder_home, tmp_path):
+def test_index_search_and_collections_from_the_command_line(gemma_model, ponder_home, tmp_path):
     docs = tmp_path / "cli-docs"
     docs.mkdir()
     (docs / "birds.md").write_text("# Birds\n\nThe kestrel hovers before it dives on a vole.\n")
@@ -113,13 +123,13 @@ def test_index_search_and_collections_from_the_command_line(default_model, ponde
     listed = json.loads(ponder("collections", "--json", home=ponder_home).stdout)
     assert any(c["name"] == "cli" and c["files"] == 1 for c in listed)
     answer = json.loads(ponder("ask", "What does the kestrel do?", "--collection", "cli", "--json",
-                               "--temperature", "0", "--max-tokens", "12", home=ponder_home).stdout)
+                               "--temperature", "0", "--max-tokens", "12", *GEMMA, home=ponder_home).stdout)
     assert answer["sources"][0]["path"].endswith("birds.md") and "[1] birds.md" in answer["context"]
     missing = ponder("search", "x", "--collection", "nope", home=ponder_home)
     assert missing.returncode == 1 and "no collection called 'nope'" in missing.stderr
 
 
-def test_gui_selftest_leaves_the_persons_settings_and_history_alone(default_model, tmp_path):
+def test_gui_selftest_leaves_the_persons_settings_and_history_alone(gemma_model, tmp_path):
     import json as json_
     import os as os_
     import shutil as shutil_
@@ -130,13 +140,17 @@ def test_gui_selftest_leaves_the_persons_settings_and_history_alone(default_mode
 
     home = tmp_path / "home"
     (home / "data" / "models").mkdir(parents=True)
-    shutil_.copy(default_model, home / "data" / "models" / default_model.name)
+    (home / "config").mkdir()
+    shutil_.copy(gemma_model, home / "data" / "models" / gemma_model.name)
+    chosen = json_.dumps({"model": "gemma-3-270m", "max_tokens": 300})  # the person's own choice, kept as it is
+    (home / "config" / "settings.json").write_text(chosen)
     env = dict(os_.environ, PONDER_HOME=str(home), QT_QPA_PLATFORM="offscreen")
     done = subprocess_.run([sys_.executable, "-m", "app.main", "selftest", "--gui", "--json"], env=env,
                            capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json_.loads(done.stdout)["ok"]
-    assert not (home / "config" / "settings.json").exists() and not (home / "config" / "window.json").exists()
+    assert (home / "config" / "settings.json").read_text() == chosen
+    assert not (home / "config" / "window.json").exists()
     assert History(home / "data" / "history.sqlite3").conversations() == []
 
 

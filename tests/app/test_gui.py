@@ -1,4 +1,4 @@
-"""The desktop app, off-screen, through the real bridge, engine and default model."""
+"""The desktop app, off-screen, through the real bridge, engine and the small built-in Gemma 3 270M."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,12 +13,12 @@ WAIT_MS = 120_000
 
 
 def settings(**kw) -> Settings:
-    return Settings(**{"n_ctx": 2048, "max_tokens": 24, "temperature": 0.0, **kw})
+    return Settings(**{"model": "gemma-3-270m", "n_ctx": 2048, "max_tokens": 24, "temperature": 0.0, **kw})
 
 
 @pytest.fixture
-def window(qtbot, default_model):
-    """A main window with the default model loaded; closed (threads joined) after the test."""
+def window(qtbot, gemma_model):
+    """A main window with Gemma 3 270M loaded; closed (threads joined) after the test."""
     from app.window import MainWindow
 
     w = MainWindow(settings=settings())
@@ -134,13 +134,28 @@ def test_the_models_dialog_lists_facts_and_rejects_a_bad_import(qtbot, window, t
     window.open_models()
     qtbot.waitUntil(lambda: getattr(window, "models_dialog", None) is not None, timeout=10_000)
     dialog = window.models_dialog
-    assert dialog.table.rowCount() >= 1 and dialog.table.item(0, 2).text() == "gemma3"
+    rows = {dialog.table.item(r, 0).text(): r for r in range(dialog.table.rowCount())}
+    assert dialog.table.item(rows["gemma-3-270m"], 2).text() == "gemma3"
+    assert dialog.table.item(rows["qwen2.5-coder-1.5b-instruct"], 1).text() == "default"
     bad = tmp_path / "empty.gguf"
     bad.write_bytes(b"")
     dialog.import_requested.emit(str(bad))
     qtbot.waitUntil(lambda: "empty" in dialog.message.text() or "0 bytes" in dialog.message.text(), timeout=10_000)
     assert "#c0392b" in dialog.message.styleSheet()
     dialog.reject()
+
+
+def test_a_built_in_chat_model_loads_from_the_models_dialog(qtbot, window, chat_model):
+    window.open_models()
+    qtbot.waitUntil(lambda: getattr(window, "models_dialog", None) is not None, timeout=10_000)
+    dialog = window.models_dialog
+    row = next(r for r, e in enumerate(dialog.entries) if e.name == "qwen2.5-coder-0.5b-instruct")
+    assert dialog.entries[row].source == "builtin" and dialog.entries[row].description
+    dialog.table.selectRow(row)
+    assert dialog.use_button.isEnabled() and dialog.chosen_settings().model == "qwen2.5-coder-0.5b-instruct"
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.model_info is not None and "Qwen" in window.model_info.name, timeout=WAIT_MS)
+    assert window.model_info.has_template and ask(qtbot, window, "What is the capital of France?").text
 
 
 def test_regenerate_replaces_the_last_answer(qtbot, window):
@@ -155,7 +170,7 @@ def test_regenerate_replaces_the_last_answer(qtbot, window):
     assert len(window.chat.answers) == 1
 
 
-def test_conversations_survive_a_restart(qtbot, default_model):
+def test_conversations_survive_a_restart(qtbot, gemma_model):
     from app.window import MainWindow
 
     w = MainWindow(settings=settings())
@@ -217,17 +232,17 @@ def test_download_from_the_models_dialog_with_progress(qtbot, window, tiny_model
     dialog.reject()
 
 
-def test_answer_through_a_server_then_back_to_the_local_model(qtbot, window, default_server, memory_keyring):
+def test_answer_through_a_server_then_back_to_the_local_model(qtbot, window, gemma_server, memory_keyring):
     from engine.remote import RemoteEndpoint, load_endpoints
 
     window.new_conversation()
-    with qtbot.waitSignal(window.use_remote(RemoteEndpoint(default_server), "sk-test").done, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.use_remote(RemoteEndpoint(gemma_server), "sk-test").done, timeout=WAIT_MS):
         pass
-    assert "remote" in window.model_label.text() and window.settings.remote == default_server
-    assert any(e.url == default_server for e in load_endpoints())
-    assert memory_keyring.get_password("Ponder", f"api-key:{default_server}") == "sk-test"
+    assert "remote" in window.model_label.text() and window.settings.remote == gemma_server
+    assert any(e.url == gemma_server for e in load_endpoints())
+    assert memory_keyring.get_password("Ponder", f"api-key:{gemma_server}") == "sk-test"
     answer = ask(qtbot, window, "What is the capital of France?")
-    assert answer.backend == f"remote {default_server}" and answer.text
+    assert answer.backend == f"remote {gemma_server}" and answer.text
     assert window.chat.answers[-1].text == answer.text
     with qtbot.waitSignal(window.load_model(window.settings).done, timeout=WAIT_MS):
         pass

@@ -133,12 +133,12 @@ def test_a_cancelled_job_that_had_not_started_never_runs(qtbot, ponder_home):
         bridge.shutdown()
 
 
-def test_shutdown_stops_a_running_answer(qtbot, default_model):
+def test_shutdown_stops_a_running_answer(qtbot, gemma_model):
     from engine import AskOptions, LoadSettings
 
     bridge = Bridge()
-    with qtbot.waitSignal(bridge.run_on_engine("load", lambda e: e.load(None, LoadSettings(n_ctx=1024))).finished,
-                          timeout=60_000):
+    loading = bridge.run_on_engine("load", lambda e: e.load(gemma_model, LoadSettings(n_ctx=1024)))
+    with qtbot.waitSignal(loading.finished, timeout=60_000):
         pass
     tokens = []
     bridge.ask("Tell me a very long story.", None, AskOptions(max_tokens=2000), on_event=tokens.append)

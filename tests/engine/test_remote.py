@@ -12,8 +12,8 @@ def greedy(**kw) -> AskOptions:
     return AskOptions(sampling=SamplingSettings(temperature=0.0, seed=1), **kw)
 
 
-def test_remote_answers_stream_and_are_kept_in_history(default_server, ponder_home):
-    engine = RemoteEngine(RemoteEndpoint(default_server))
+def test_remote_answers_stream_and_are_kept_in_history(gemma_server, ponder_home):
+    engine = RemoteEngine(RemoteEndpoint(gemma_server))
     tokens = []
     answer = engine.ask("What is the capital of France?", options=greedy(max_tokens=16), on_event=tokens.append)
     assert answer.text and answer.backend.startswith("remote")
@@ -24,8 +24,8 @@ def test_remote_answers_stream_and_are_kept_in_history(default_server, ponder_ho
     assert messages[1].content == answer.text and messages[-1].state == "complete"
 
 
-def test_remote_cancel_stops_the_stream(default_server):
-    engine = RemoteEngine(RemoteEndpoint(default_server))
+def test_remote_cancel_stops_the_stream(gemma_server):
+    engine = RemoteEngine(RemoteEndpoint(gemma_server))
     seen = []
     answer = engine.ask("Write a long story about the sea.", options=greedy(max_tokens=300),
                         on_event=seen.append, is_cancelled=lambda: len(seen) >= 3)
@@ -69,7 +69,7 @@ def test_tags_split_across_pieces():
     assert list(prefilled.feed("reasoning</think>done")) == [("thinking", "reasoning"), ("answer", "done")]
 
 
-def test_remote_answers_stop_at_max_tokens(default_server):
-    answer = RemoteEngine(RemoteEndpoint(default_server)).ask("Write a long story about the sea.",
+def test_remote_answers_stop_at_max_tokens(gemma_server):
+    answer = RemoteEngine(RemoteEndpoint(gemma_server)).ask("Write a long story about the sea.",
                                                               options=greedy(max_tokens=12))
     assert answer.usage.answer_tokens == 12 and answer.stop_reason == "length"

@@ -47,11 +47,12 @@ def test_unreadable_history_file_is_a_clear_error(tmp_path):
         History(path)
 
 
-def test_answer_survives_the_process_being_killed(default_model, ponder_home):
+def test_answer_survives_the_process_being_killed(gemma_model, ponder_home):
     env = dict(os.environ, PONDER_HOME=str(ponder_home), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.main", "ask", "Tell me a long story about a dragon and a knight.",
-         "--format", "chatml", "--temperature", "0.8", "--seed", "1", "--max-tokens", "3000", "--ctx", "4096"],
+         "--format", "chatml", "--temperature", "0.8", "--seed", "1", "--max-tokens", "3000", "--ctx", "4096",
+         "--model", "gemma-3-270m"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     printed = b""
     deadline = time.monotonic() + 120

@@ -79,12 +79,12 @@ def test_unsupported_version(tmp_path):
 
 
 @pytest.mark.parametrize("where", ["metadata", "vocabulary", "tensor table", "first tensor", "last byte"])
-def test_default_model_truncated(default_model, tmp_path, where):
-    header = read_header(default_model)
+def test_gemma_model_truncated(gemma_model, tmp_path, where):
+    header = read_header(gemma_model)
     vocab = header.metadata["tokenizer.ggml.scores"].offset  # the arrays sit together in the metadata
     size = {"metadata": 300, "vocabulary": vocab - 50_000, "tensor table": header.data_offset - 2_000,
             "first tensor": header.data_offset + 100, "last byte": header.file_size - 1}[where]
-    path = truncated(default_model, tmp_path / "cut.gguf", size)
+    path = truncated(gemma_model, tmp_path / "cut.gguf", size)
     with pytest.raises(ModelError) as info:
         load(path)
     message = str(info.value)
@@ -126,21 +126,21 @@ def test_embedding_model_cannot_chat(tmp_path):
         load(path)
 
 
-def test_model_info_of_default_model(default_model):
-    info = inspect_model(default_model)
+def test_model_info_of_gemma_model(gemma_model):
+    info = inspect_model(gemma_model)
     assert (info.architecture, info.quantization, info.context_length) == ("gemma3", "Q4_K_M", 32768)
     assert info.parameters == 268_098_176
     assert not info.has_template and info.thinking_format == "none"
     assert info.file_size == 253_113_024 and info.sliding_window == 512
 
 
-def test_header_reader_keeps_vocabulary_out_of_memory(default_model):
+def test_header_reader_keeps_vocabulary_out_of_memory(gemma_model):
     from engine.models.gguf_header import ArrayRef, read_string_array
 
-    header = read_header(default_model)
+    header = read_header(gemma_model)
     tokens = header.metadata["tokenizer.ggml.tokens"]
     assert isinstance(tokens, ArrayRef) and tokens.count == 262_144
-    vocab = read_string_array(default_model, tokens)
+    vocab = read_string_array(gemma_model, tokens)
     assert vocab[2] == "<bos>" and len(vocab) == 262_144
 
 

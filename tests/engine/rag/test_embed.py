@@ -85,9 +85,9 @@ def test_batching_does_not_change_vectors(embedder):
     assert np.allclose(together, alone, atol=1e-4)
 
 
-def test_chat_model_is_not_an_embedder(default_model):
+def test_chat_model_is_not_an_embedder(gemma_model):
     with pytest.raises(ModelError, match="not an embedding model"):
-        Embedder(default_model)
+        Embedder(gemma_model)
 
 
 def test_prefixes():

@@ -1,4 +1,4 @@
-"""The real engine on the default model: determinism, streaming, cancel, KV reuse, context overflow."""
+"""The real engine on Gemma 3 270M: determinism, streaming, cancel, KV reuse, context overflow."""
 from __future__ import annotations
 
 import pytest
@@ -58,9 +58,9 @@ def test_second_turn_evaluates_only_new_tokens(engine):
     assert engine.session.evaluated > 0
 
 
-def test_long_conversation_drops_oldest_turns_instead_of_failing(default_model):
+def test_long_conversation_drops_oldest_turns_instead_of_failing(gemma_model):
     engine = Engine()
-    engine.load(None, LoadSettings(n_ctx=256))
+    engine.load(gemma_model, LoadSettings(n_ctx=256))
     opts = AskOptions(max_tokens=16, sampling=SamplingSettings(temperature=0))
     conversation = None
     for i in range(12):
@@ -72,9 +72,9 @@ def test_long_conversation_drops_oldest_turns_instead_of_failing(default_model):
     engine.unload()
 
 
-def test_question_longer_than_the_context_is_a_clear_error(default_model):
+def test_question_longer_than_the_context_is_a_clear_error(gemma_model):
     engine = Engine()
-    engine.load(None, LoadSettings(n_ctx=128))
+    engine.load(gemma_model, LoadSettings(n_ctx=128))
     with pytest.raises(GenerationError, match="too long"):
         engine.ask("word " * 400, options=GREEDY)
     engine.unload()

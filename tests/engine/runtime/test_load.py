@@ -7,26 +7,26 @@ from engine import AskOptions, Cancelled, Engine, LoadSettings, ModelError, Prog
 from engine.runtime.backend import default_gpu_layers, default_threads, detect_backend
 
 
-def test_progress_rises_to_one(default_model):
+def test_progress_rises_to_one(gemma_model):
     seen: list[Progress] = []
     engine = Engine()
-    engine.load(None, LoadSettings(n_ctx=512), on_progress=seen.append)
+    engine.load(gemma_model, LoadSettings(n_ctx=512), on_progress=seen.append)
     fractions = [p.done for p in seen if p.label == "Loading model"]
     assert fractions and fractions == sorted(fractions) and fractions[-1] == 1.0
     engine.unload()
 
 
-def test_cancel_during_load(default_model):
+def test_cancel_during_load(gemma_model):
     engine = Engine()
     calls = []
     with pytest.raises(Cancelled):
-        engine.load(None, LoadSettings(n_ctx=512), on_progress=calls.append, is_cancelled=lambda: len(calls) >= 2)
+        engine.load(gemma_model, LoadSettings(n_ctx=512), on_progress=calls.append, is_cancelled=lambda: len(calls) >= 2)
     assert engine.session is None
 
 
-def test_failed_load_keeps_the_previous_model(default_model, tmp_path):
+def test_failed_load_keeps_the_previous_model(gemma_model, tmp_path):
     engine = Engine()
-    engine.load(None, LoadSettings(n_ctx=512))
+    engine.load(gemma_model, LoadSettings(n_ctx=512))
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 40)
     with pytest.raises(ModelError):
