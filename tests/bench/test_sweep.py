@@ -125,3 +125,25 @@ def test_plot_writes_a_png(tmp_path, qapp):
     assert image.width() == WIDTH
     colours = {image.pixelColor(x, y).name() for x in range(0, WIDTH, 7) for y in range(0, image.height(), 7)}
     assert len(colours) > 5  # axes, grid, series and text, not a blank picture
+
+
+def test_json_output_stays_alone_on_stdout(tmp_path, monkeypatch, capsys, qapp):
+    import json
+
+    from bench import sweep
+    from bench.runner import run_benchmarks
+
+    engine = ScriptedEngine(natural=40)
+    engine.model_path = tmp_path / "scripted.gguf"
+    engine.unload = lambda: None
+    engine.history = SimpleNamespace(close=lambda: None)
+    monkeypatch.setattr(sweep, "sweep_engine", lambda model, folder: engine)
+    plot = tmp_path / "sweep.png"
+    assert run_benchmarks(["budget_sweep"], as_json=True, sweep=sweep.SweepOptions(limit=2, plot=plot)) == 0
+    out, err = capsys.readouterr()
+    rows = {r["name"]: r for r in json.loads(out)["results"]}
+    assert rows["budget_sweep_overshoot"]["met"] and rows["budget_sweep_word_auto"]["unit"] == "accuracy"
+    assert "budget_sweep: word problems, 2 questions, tuning half, scripted" in err and "shortcut used: 12 of 16" in err
+    lines = [json.loads(line) for line in plot.with_suffix(".jsonl").read_text().splitlines()]
+    assert len(lines) == 4 * 6 and {"setting", "id", "answer", "correct", "seconds", "closed_by"} <= set(lines[0])
+    assert plot.read_bytes()[:4] == b"\x89PNG"
