@@ -62,6 +62,8 @@ class AnswerWidget(QFrame):
         self.report: ThinkingReport | None = None
         self.figures: tuple[int, int, float] | None = None  # thinking tokens, answer tokens, seconds
         self.is_finished = False
+        self.is_compared = False  # side by side with another answer to the same question
+        self._status = ("", "")  # the footer's words alone, and beside another answer (the heading has the figures)
         self.heading = QLabel()
         self.heading.setTextFormat(Qt.TextFormat.RichText)
         self.heading.setVisible(False)
@@ -142,7 +144,8 @@ class AnswerWidget(QFrame):
         t, u = answer.timings, answer.usage
         ended = {"cancelled": " · stopped", "length": " · hit the answer limit",
                  "context": " · the context window is full"}.get(answer.stop_reason, "")
-        self.status.setText(f"{answer.model} · {u.answer_tokens} tokens · {t.decode_tok_s:.0f} tok/s{ended}")
+        self._set_status(f"{answer.model} · {u.answer_tokens} tokens · {t.decode_tok_s:.0f} tok/s{ended}",
+                         ended.removeprefix(" · "))
         self.report = answer.thinking
         self.figures = (u.thinking_tokens, u.answer_tokens,
                         seconds_of(answer.thinking, t.ttft_s, t.decode_tok_s, u.answer_tokens))
@@ -160,7 +163,7 @@ class AnswerWidget(QFrame):
     def fail(self, message: str) -> None:
         self.dirty = True
         self.render()
-        self.status.setText(message)
+        self._set_status(message, message)
         self.status.setStyleSheet("color: #c0392b;")
         self._ended()
 
@@ -176,7 +179,7 @@ class AnswerWidget(QFrame):
         self._extras(m.meta.get("sources", []), m.meta.get("notice", ""), "")
         self.context_button.setVisible(bool(self.prompt))
         label = {"partial": "cut off when Ponder stopped", "cancelled": "stopped", "error": "failed"}.get(m.state, "")
-        self.status.setText(" · ".join(p for p in (m.meta.get("model", ""), label) if p))
+        self._set_status(" · ".join(p for p in (m.meta.get("model", ""), label) if p), label)
         usage, timings = m.meta.get("usage") or {}, m.meta.get("timings") or {}
         if usage:
             answer_tokens = usage.get("answer_tokens", 0)
@@ -184,6 +187,17 @@ class AnswerWidget(QFrame):
                             seconds_of(self.report, timings.get("ttft_s", 0.0), timings.get("decode_tok_s", 0.0),
                                        answer_tokens))
         self._ended()
+
+    def set_compared(self) -> None:
+        """Beside another answer: the heading shows the budget and figures, the footer only how it ended."""
+        self.is_compared = True
+        self.heading.setVisible(True)
+        self.setStyleSheet("#answer { border: 1px solid palette(midlight); border-radius: 8px; }")
+        self._set_status(*self._status)
+
+    def _set_status(self, alone: str, compared: str) -> None:
+        self._status = (alone, compared)
+        self.status.setText(compared if self.is_compared else alone)
 
     def _ended(self) -> None:
         self.is_finished = True
@@ -213,6 +227,5 @@ class ComparisonRow(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(12)
         for w in self.answers:
-            w.heading.setVisible(True)
-            w.setStyleSheet("#answer { border: 1px solid palette(midlight); border-radius: 8px; }")
+            w.set_compared()
             row.addWidget(w, 1, Qt.AlignmentFlag.AlignTop)

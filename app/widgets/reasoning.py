@@ -50,7 +50,6 @@ class ReasoningSection(QWidget):
         self.words.setWordWrap(True)
         self.words.setTextFormat(Qt.TextFormat.PlainText)
         self.words.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.words.setStyleSheet("color: palette(mid);")
         self.words.setVisible(False)
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
@@ -104,3 +103,4 @@ class ReasoningSection(QWidget):
         self.words.setText(words)
         self.words.setVisible(bool(words))
         self.words.setContentsMargins(LINE_INDENT if reasoning else 0, 0, 0, 0)
+        self.words.setStyleSheet("" if reasoning else "color: palette(mid);")  # answered directly: quiet
