@@ -192,7 +192,7 @@ class AnswerWidget(QFrame):
         """Beside another answer: the heading shows the budget and figures, the footer only how it ended."""
         self.is_compared = True
         self.heading.setVisible(True)
-        self.setStyleSheet("#answer { border: 1px solid palette(midlight); border-radius: 8px; }")
+        self.setStyleSheet("#answer { border: 1px solid palette(mid); border-radius: 8px; }")
         self._set_status(*self._status)
 
     def _set_status(self, alone: str, compared: str) -> None:
