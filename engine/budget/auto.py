@@ -1,19 +1,22 @@
 """Auto: pick a thinking budget per question, then stop thinking early once the answer has settled.
 
-(a) Before generating: a difficulty score in [0, 1] from the question's form, the
-model's own uncertainty, and (with documents) retrieval confidence:
+(a) Before generating: a difficulty score in [0, 1] from the question's form and
+the model's own uncertainty about a direct answer:
 
-    score = 0.45 * form + 0.45 * uncertainty + 0.10 * (1 - retrieval_confidence)
-    (without documents the 0.10 goes to uncertainty)
+    score = FORM_WEIGHT * form + (1 - FORM_WEIGHT) * uncertainty
 
-  - form: 0.1 base; +0.3 when the question carries two or more numbers or an
-    arithmetic operator; +0.25 for words that ask for reasoning (why, explain,
-    prove, how many, calculate, compare, solve, ...); +0.15 over 25 words;
-    +0.1 for more than one question mark; capped at 1.
+  - form: how much computation the wording carries. 0.1 base; +0.3 for two or
+    more numbers, in digits or words (or an arithmetic operator); +0.2 for three or more; +0.2 for a
+    story around them (over 15 words); +0.15 for words that ask for reasoning
+    (why, explain, prove, calculate, total, left, ...); +0.1 for more than one
+    question mark; capped at 1. Reasoning pays on math and symbolic questions
+    and barely on knowledge questions ("To CoT or not to CoT", arXiv:2409.12183),
+    so form carries most of the weight: a fact question, or a bare "What is 9
+    plus 6?", stays below the first tier.
   - uncertainty: entropy (nats) of the first answer token when the span is
-    closed at once (one probe, rolled back), divided by UNCERTAIN_NATS, capped at 1.
-    A model sure of its zero-thought answer has low entropy there (EAT,
-    arXiv:2509.26522, uses the same signal in flight).
+    skipped (one probe, rolled back), divided by UNCERTAIN_NATS, capped at 1.
+    On chat models it is a weak signal alone (the first token is often a space
+    or a digit whichever the answer), so it only tips questions near a tier.
 
   The score maps onto TIERS; the result is capped by the ceiling (the context).
 
@@ -22,6 +25,9 @@ rolled-back copy of the state and decode PROBE_TOKENS answer tokens greedily
 (Dynasor-CoT, arXiv:2412.20993, probes every 64 tokens and stops when the last
 k answers agree; k=3 is its "mid" setting). When the last AGREE probe answers
 are identical, non-empty and free of hesitation words, thinking stops early.
+
+The thresholds were set on the tuning half of bench/data and are judged on the
+held-out half (docs/thinking.md has the figures).
 """
 from __future__ import annotations
 
@@ -30,7 +36,8 @@ from dataclasses import dataclass, field
 
 from engine.runtime.session import ModelSession
 
-TIERS = ((0.20, 0), (0.35, 128), (0.50, 256), (0.65, 512), (0.80, 1024), (1.01, 2048))
+FORM_WEIGHT = 0.7
+TIERS = ((0.45, 0), (0.60, 512), (0.80, 1024), (1.01, 2048))
 UNCERTAIN_NATS = 4.0
 PROBE_EVERY = 64
 PROBE_TOKENS = 12
@@ -39,17 +46,22 @@ HESITATION = re.compile(r"\b(wait|hmm|but|maybe|perhaps|not sure|however)\b", re
 REASONING_WORDS = re.compile(
     r"\b(why|explain|prove|how many|how much|calculate|compute|compare|solve|derive|step|difference|"
     r"estimate|reason|what if|total|remain|left)\b", re.IGNORECASE)
-NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|"
+                    r"half|halves|twice|double|triple|thirds?|quarters?|fifths?|sixths?|sevenths?|eighths?|"
+                    r"ninths?|tenths?|twelfths?)\b", re.IGNORECASE)
 
 
 def form_score(question: str) -> float:
-    """How hard the question looks from its wording alone."""
+    """How much computation the question's wording carries (see the module docstring)."""
     score = 0.1
-    if len(NUMBER.findall(question)) >= 2 or re.search(r"\d\s*[-+*/x×÷^]\s*\d", question):
+    numbers = len(NUMBER.findall(question))
+    if numbers >= 2 or re.search(r"\d\s*[-+*/x×÷^]\s*\d", question):
         score += 0.3
+    if numbers >= 3:
+        score += 0.2
+    if len(question.split()) > 15:
+        score += 0.2
     if REASONING_WORDS.search(question):
-        score += 0.25
-    if len(question.split()) > 25:
         score += 0.15
     if question.count("?") > 1:
         score += 0.1
@@ -66,7 +78,12 @@ class BudgetChoice:
 
 def describe(form: float, entropy: float) -> str:
     """What the question looked like to Auto, in words."""
-    looks = "it reads like a multi-step problem" if form >= 0.4 else "it reads like a simple question"
+    if form >= 0.6:
+        looks = "it reads like a multi-step problem"
+    elif form >= 0.4:
+        looks = "it reads like a short calculation"
+    else:
+        looks = "it reads like a simple question"
     if entropy < UNCERTAIN_NATS * 0.25:
         sure = "the model was sure of a direct answer"
     elif entropy < UNCERTAIN_NATS * 0.6:
@@ -76,15 +93,11 @@ def describe(form: float, entropy: float) -> str:
     return f"{looks} and {sure}"
 
 
-def choose_budget(question: str, entropy: float, ceiling: int,
-                  retrieval_confidence: float | None = None) -> BudgetChoice:
+def choose_budget(question: str, entropy: float, ceiling: int) -> BudgetChoice:
     """The budget Auto gives `question` (see the module docstring for the rule)."""
     form = form_score(question)
     uncertainty = min(entropy / UNCERTAIN_NATS, 1.0)
-    if retrieval_confidence is None:
-        score = 0.45 * form + 0.55 * uncertainty
-    else:
-        score = 0.45 * form + 0.45 * uncertainty + 0.10 * (1.0 - retrieval_confidence)
+    score = FORM_WEIGHT * form + (1 - FORM_WEIGHT) * uncertainty
     budget = next(b for limit, b in TIERS if score < limit)
     budget = max(0, min(budget, ceiling))
     return BudgetChoice(budget, round(score, 3),
