@@ -20,7 +20,7 @@ the model's own uncertainty about a direct answer:
 
   The score maps onto TIERS; the result is capped by the ceiling (the context).
 
-(b) While thinking: every PROBE_EVERY thinking tokens, close the span on a
+(b) While thinking, on models trained to think: every PROBE_EVERY thinking tokens, close the span on a
 rolled-back copy of the state and decode PROBE_TOKENS answer tokens greedily
 (Dynasor-CoT, arXiv:2412.20993, probes every 64 tokens and stops when the last
 k answers agree; k=3 is its "mid" setting). When the last AGREE probe answers
@@ -123,7 +123,8 @@ class EarlyExit:
     cost: int = 0
 
     def due(self, used: int) -> bool:
-        return used > 0 and used >= self.every * (len(self.answers) + 1)
+        """Whether a probe is due after `used` thinking tokens (never when `every` is 0)."""
+        return self.every > 0 and used > 0 and used >= self.every * (len(self.answers) + 1)
 
     def probe(self, session: ModelSession) -> str:
         result = session.probe(self.close, self.decode)
