@@ -9,7 +9,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.widgets.composer import BUDGET_STOPS, budget_label, next_budget
-from app.widgets.markdown import MarkdownView
+from app.widgets.markdown import MarkdownView, plain_math
 from app.widgets.reasoning import ReasoningSection
 from engine import Answer, StoredMessage, ThinkingReport
 
@@ -123,7 +123,7 @@ class AnswerWidget(QFrame):
     def render(self) -> None:
         if self.dirty:
             self.dirty = False
-            self.body.setMarkdown(self.text)
+            self.body.setMarkdown(plain_math(self.text))
 
     def next_budget(self) -> int | None:
         """The budget Think more would ask with; None when this answer had the largest."""

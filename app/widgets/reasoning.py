@@ -4,11 +4,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QToolButton, QVBoxLayout, QWidget
 
+from app.widgets.markdown import plain_math
 from engine import ThinkingReport
 
 MAX_REASONING_LINES = 12  # the open reasoning box grows to this many lines, then scrolls
 CLOSED_BY = {"model": "closed by the model", "budget": "forced close at the budget", "early": "Auto stopped early",
-             "off": "thinking off"}
+             "repeat": "stopped: it was repeating itself", "off": "thinking off"}
 LINE_INDENT = 22  # the words line starts under the toggle's text, not under its arrow
 
 
@@ -89,8 +90,8 @@ class ReasoningSection(QWidget):
         self.set_summary(f"Thinking… {self.tokens:,} / {budget} tokens")
 
     def show_report(self, reasoning: str, report: ThinkingReport | None) -> None:
-        if reasoning and self.text.toPlainText() != reasoning:
-            self.text.setPlainText(reasoning)
+        if reasoning and self.text.toPlainText() != plain_math(reasoning):
+            self.text.setPlainText(plain_math(reasoning))
         if report is None or (report.closed_by == "off" and not reasoning and not report.auto):
             self.setVisible(bool(reasoning))
             self.set_summary("Reasoning")

@@ -277,3 +277,12 @@ def test_think_more_is_offered_on_the_last_finished_answer_only(qtbot):
     view.set_answering(False)
     earlier.think_more_button.click()
     assert asked == [earlier]
+
+
+def test_latex_from_a_chat_model_reads_as_text():
+    from app.widgets.markdown import plain_math
+
+    assert plain_math(r"Thus there are \(\boxed{31}\) apples.") == "Thus there are **31** apples."
+    assert plain_math(r"\[ 12 \times 3 = 36 \text{ apples} \]").split() == ["12", "×", "3", "=", "36", "apples"]
+    assert plain_math(r"\frac{3}{4} of 25\% is \$5") == "3/4 of 25% is $5"
+    assert plain_math("no math here [1]") == "no math here [1]"
