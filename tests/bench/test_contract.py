@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 
-def test_bench_json_contract(default_model, ponder_home):
+def test_bench_json_contract(ponder_home):
+    # No model fixture: bench/core.py loads the default model itself (assembling it if no earlier test did).
     env = dict(os.environ, PONDER_HOME=str(ponder_home))
     out = subprocess.run([sys.executable, "-m", "app.main", "bench", "--only", "turn2_ttft", "--json"],
                          env=env, capture_output=True, text=True, timeout=600)
