@@ -181,7 +181,7 @@ class Engine:
             room = session.n_ctx - len(packed.tokens) - answer_reserve(options.max_tokens, session.n_ctx)
             run = ThinkingRun(session, support, request, question, options.sampling, room, recorder.on_thinking)
         settings = GenerationSettings(options.max_tokens, packed.stop, options.sampling,
-                                      self._banned_in_answer(support) if run else ())
+                                      self._banned_in_answer(support) if run else (), support.format.result_line)
         try:
             generated = generate(session, packed.tokens, settings, recorder.on_text, is_cancelled, run)
         except Exception as e:

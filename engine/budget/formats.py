@@ -31,6 +31,7 @@ class ThinkingFormat:
     native: bool = False
     also_ends: tuple[str, ...] = ()  # other spellings of `end` the model may write; the answer follows them as is
     skip: str = ""  # what the prompt ends with when the span is skipped (budget 0), if not an empty span
+    result_line: bool = False  # the answer is a result line: a short first paragraph ends it (see loop.py)
 
     @property
     def ends(self) -> tuple[str, ...]:
@@ -58,7 +59,7 @@ SCAFFOLD_COMPLETION = ThinkingFormat(
 FINAL_ANSWER = "Final answer:"
 SCAFFOLD_CHAT = ThinkingFormat(
     "scaffold-chat", end=FINAL_ANSWER, close="\n\n" + FINAL_ANSWER, extension="\n\nWait,",
-    also_ends=("Final Answer:", "FINAL ANSWER:"), skip=FINAL_ANSWER)
+    also_ends=("Final Answer:", "FINAL ANSWER:"), skip=FINAL_ANSWER, result_line=True)
 SCAFFOLD_INSTRUCTION = f'Think step by step, then write "{FINAL_ANSWER}" followed by the answer alone.'
 
 _BY_MARKER = (

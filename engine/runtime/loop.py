@@ -32,6 +32,7 @@ class GenerationSettings:
     stop: tuple[str, ...] = ()
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     banned: tuple[int, ...] = ()  # tokens the answer may not contain (e.g. a thinking span's opener)
+    result_line: bool = False  # end the answer at a blank line after a short first paragraph (ends_result_line)
 
 
 def build_sampler(session: ModelSession, s: SamplingSettings, banned: Sequence[int] = ()) -> internals.LlamaSampler:
@@ -94,6 +95,23 @@ class TextStream:
         return self._emit(len(self._held))
 
 
+RESULT_CHARS = 160  # a first paragraph this short, then a blank line, was the result: what follows is not
+
+
+def ends_result_line(text: str) -> bool | None:
+    """For answers that follow "Final answer:": True when a short first paragraph has just ended (chat models
+    asked for a direct answer give it, then go on to work it out: "230\n\nTo find the total cost, ..."),
+    None when the answer is no result line — it starts on a line of its own, or its first paragraph is too
+    long (a story, a poem, code: never cut) — and False while that is not known yet."""
+    body = text.lstrip()
+    if "\n" in text[:len(text) - len(body)]:
+        return None
+    at = body.find("\n\n", 0, RESULT_CHARS + 2)
+    if at > 0:
+        return True
+    return None if len(body) > RESULT_CHARS else False
+
+
 @dataclass(frozen=True, slots=True)
 class Generated:
     """What one generation produced, with perf_counter() timestamps of its phases."""
@@ -128,6 +146,7 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
     emit = on_text or (lambda _t: None)
     n, first, last, reason = 0, 0.0, 0.0, "length"
     has_said = False  # the answer may not end before it has said something (a model that closes its turn at once)
+    watch_result = settings.result_line
     try:
         while n < settings.max_tokens:
             if cancelled():
@@ -147,6 +166,12 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
             text = stream.push(piece)
             if text:
                 emit(text)
+            if watch_result:
+                ended = ends_result_line(stream.text)
+                watch_result = ended is False
+                if ended:
+                    reason = "stop"
+                    break
             if stream.stopped:
                 reason = "stop"
                 break

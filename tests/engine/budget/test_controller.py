@@ -161,3 +161,12 @@ def test_used_never_exceeds_budget_on_random_streams(seed):
         c.observe(rng.choice(vocab).encode(), is_eog=rng.random() < 0.01)
         assert 0 <= c.used <= budget
     assert c.used <= budget and c.phase is Phase.ANSWER
+
+
+def test_a_result_line_ends_at_its_blank_line_but_prose_never_does():
+    from engine.runtime.loop import RESULT_CHARS, ends_result_line
+
+    assert ends_result_line(" 230") is False  # not known yet
+    assert ends_result_line(" 230\n\n") is True  # "230", then the model starts working it out: cut
+    assert ends_result_line("\n\nRoses are red,\n\n") is None  # an answer on lines of its own is never cut
+    assert ends_result_line(" " + "word " * RESULT_CHARS) is None  # a long first paragraph is prose
