@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--plot", help="PNG path (default docs/budget_sweep_<model>.png; results .jsonl beside it)")
     sweep.add_argument("--no-shortcut", action="store_true",
                        help="run every budget even where a larger budget's greedy run is provably the same")
+    sweep.add_argument("--resume", action="store_true",
+                       help="keep the questions the results file already holds at every setting (same model, split)")
     return parser
 
 
@@ -410,7 +412,7 @@ def cmd_bench(args) -> int:
     from bench.sweep import SweepOptions
 
     sweep = SweepOptions(args.model, args.split, args.limit, Path(args.plot) if args.plot else None,
-                         shortcut=not args.no_shortcut)
+                         shortcut=not args.no_shortcut, resume=args.resume)
     return run_benchmarks(args.only.split(",") if args.only else None, as_json=args.json, sweep=sweep)
 
 

@@ -44,6 +44,7 @@ class SweepOptions:
     limit: int | None = None  # questions per set
     plot: Path | None = None  # None: docs/budget_sweep_<model>.png; the .jsonl goes beside it
     shortcut: bool = True
+    resume: bool = False  # keep the questions the results file already holds at every setting
     out: TextIO | None = None  # where the tables go (None: stdout); stderr under --json
 
 
@@ -114,19 +115,36 @@ def sweep_question(engine: Engine, question: EvalQuestion, shortcut: bool = True
     return sorted(outcomes, key=lambda o: order.index(o.setting))
 
 
+def finished_questions(results: Path, header: dict) -> dict[str, list[Outcome]]:
+    """Questions `results` already holds at every setting, for the same model and split (resuming a sweep)."""
+    found: dict[str, list[Outcome]] = {}
+    if results.exists():
+        names = set(Outcome.__dataclass_fields__)
+        for line in results.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if all(row.get(k) == v for k, v in header.items()):
+                found.setdefault(row["id"], []).append(Outcome(**{k: v for k, v in row.items() if k in names}))
+    return {qid: done for qid, done in found.items() if len(done) == len(SETTINGS)}
+
+
 def run_sweep(engine: Engine, questions: list[EvalQuestion], results: Path, header: dict,
-              shortcut: bool = True) -> list[Outcome]:
-    """Sweep every question, appending each outcome to `results` (JSON lines) as soon as it is known."""
+              shortcut: bool = True, resume: bool = False) -> list[Outcome]:
+    """Sweep every question, writing each outcome to `results` (JSON lines) as soon as it is known.
+
+    With `resume`, questions the file already holds at every setting are kept and not asked again.
+    """
+    kept = finished_questions(results, header) if resume else {}
     outcomes = []
     with open(results, "w", encoding="utf-8") as f:
         for n, q in enumerate(questions, 1):
-            done = sweep_question(engine, q, shortcut)
+            done = kept.get(q.id) or sweep_question(engine, q, shortcut)
             for o in done:
                 f.write(json.dumps({**header, **asdict(o)}) + "\n")
             f.flush()
             outcomes += done
             marks = " ".join(f"{o.setting}:{'ok' if o.correct else 'x'}{'*' if o.reused_from else ''}" for o in done)
-            print(f"  [{n}/{len(questions)}] {q.id} {marks}", file=sys.stderr, flush=True)
+            print(f"  [{n}/{len(questions)}] {q.id} {marks}{' (kept)' if q.id in kept else ''}", file=sys.stderr,
+                  flush=True)
     return outcomes
 
 
@@ -153,7 +171,7 @@ def bench_budget_sweep(options: SweepOptions = SweepOptions()) -> list:
             print(f"  {len(words)} word problems and {len(easy)} easy questions ({options.split} half) on {name}; "
                   f"per-question results: {results}", file=sys.stderr, flush=True)
             header = {"model": name, "split": options.split}
-            outcomes = run_sweep(engine, words + easy, results, header, options.shortcut)
+            outcomes = run_sweep(engine, words + easy, results, header, options.shortcut, options.resume)
         finally:
             engine.unload()
             engine.history.close()

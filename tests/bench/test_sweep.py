@@ -147,3 +147,21 @@ def test_json_output_stays_alone_on_stdout(tmp_path, monkeypatch, capsys, qapp):
     lines = [json.loads(line) for line in plot.with_suffix(".jsonl").read_text().splitlines()]
     assert len(lines) == 4 * 6 and {"setting", "id", "answer", "correct", "seconds", "closed_by"} <= set(lines[0])
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_keeps_finished_questions_and_asks_the_rest(tmp_path):
+    from bench.sweep import run_sweep
+
+    questions = [QUESTION, replace(QUESTION, id="wp-002"), replace(QUESTION, id="wp-003")]
+    results, header = tmp_path / "sweep.jsonl", {"model": "scripted", "split": "tuning"}
+    first = run_sweep(ScriptedEngine(natural=300), questions, results, header)
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:-2]) + "\n")  # killed while sweeping the last question
+    engine = ScriptedEngine(natural=300)
+    again = run_sweep(engine, questions, results, header, resume=True)
+    assert engine.asked == [1024, 256, 128, 0, None]  # the last question only
+    timeless = lambda outcomes: [replace(o, seconds=0) for o in outcomes]  # noqa: E731
+    assert timeless(again) == timeless(first) and len(results.read_text().splitlines()) == len(lines)
+    other = ScriptedEngine(natural=300)
+    run_sweep(other, questions[:1], results, {**header, "model": "another"}, resume=True)
+    assert other.asked  # another model's results are not this model's
