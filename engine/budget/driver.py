@@ -159,10 +159,10 @@ class ThinkingRun:
     def report(self, answer_end: float) -> ThinkingReport:
         c = self.controller
         early = self.early
-        return ThinkingReport(explanation=self.explain(), 
+        return ThinkingReport(
             format=self.support.format.name, budget=c.budget if c else 0, used=c.used if c else 0,
             closed_by=(c.closed_by or "cancelled") if c else "off", auto=self.request.auto,
             auto_reason=self.auto_reason, extensions=c.extensions if c else 0,
             probes=len(early.answers) if early else 0, probe_tokens=early.cost if early else 0,
             close_tokens=self.close_tokens, thinking_s=round(self.thinking_s, 3),
-            answer_s=round(max(0.0, answer_end - self.finished_at), 3))
+            answer_s=round(max(0.0, answer_end - self.finished_at), 3), explanation=self.explain())

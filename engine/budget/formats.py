@@ -55,7 +55,7 @@ SCAFFOLD_COMPLETION = ThinkingFormat(
 # inside it, echoed an injected close, or ended the turn there: empty answers). Asked instead to reason in
 # plain steps and end with a "Final answer:" line, they do; the span is their steps, and when the budget or
 # the end of their turn cuts the steps, the injected line makes them state the result from what they have
-# (a continuation to complete, not an instruction to obey). Wording measured in docs/thinking.md.
+# (a continuation to complete, not an instruction to obey). What it gave on the built-in models: docs/thinking.md.
 FINAL_ANSWER = "Final answer:"
 SCAFFOLD_CHAT = ThinkingFormat(
     "scaffold-chat", end=FINAL_ANSWER, close="\n\n" + FINAL_ANSWER, extension="\n\nWait,",
