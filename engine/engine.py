@@ -168,8 +168,8 @@ class Engine:
         options = self._attach_collection(conversation_id, options)
         support = self.thinking_support(self._prompt_format(options))
         request = self.thinking_request(options, support)
-        parts = prompt_parts(support, request)
         documents = self._documents(question, options) if options.collection else None
+        parts = prompt_parts(support, request, cites=documents is not None)
         if documents is not None:
             system = "\n\n".join(p for p in (options.system_prompt, INSTRUCTION, documents.text) if p)
             options = replace(options, system_prompt=system)

@@ -7,7 +7,7 @@ from typing import Callable
 
 from engine.budget.auto import AGREE, PROBE_EVERY, EarlyExit, choose_budget
 from engine.budget.controller import Phase, ThinkingController
-from engine.budget.formats import SCAFFOLD_CHAT, SCAFFOLD_INSTRUCTION, ThinkingSupport
+from engine.budget.formats import SCAFFOLD_CHAT, SCAFFOLD_INSTRUCTION, SCAFFOLD_INSTRUCTION_CITED, ThinkingSupport
 from engine.events import ThinkingReport
 from engine.runtime.loop import SamplingSettings, build_sampler
 from engine.runtime.session import CancelFn, ModelSession
@@ -39,13 +39,15 @@ class PromptParts:
     system_extra: str = ""  # appended to the system prompt (scaffolds that ask a chat model to think)
 
 
-def prompt_parts(support: ThinkingSupport, request: ThinkingRequest) -> PromptParts:
+def prompt_parts(support: ThinkingSupport, request: ThinkingRequest, cites: bool = False) -> PromptParts:
+    """`cites`: the answer comes from numbered sources and must keep their numbers."""
     fmt = support.format
     on = request.auto or (request.budget or 0) > 0
     if fmt.name == "scaffold":  # the completion prompt itself opens the Reasoning line
         return PromptParts(on)
     if fmt is SCAFFOLD_CHAT:  # the same prompt either way, so Auto's probe of a direct answer is Off's answer
-        return PromptParts(on, suffix="" if on else fmt.skip, system_extra=SCAFFOLD_INSTRUCTION)
+        instruction = SCAFFOLD_INSTRUCTION_CITED if cites else SCAFFOLD_INSTRUCTION
+        return PromptParts(on, suffix="" if on else fmt.skip, system_extra=instruction)
     opener = "" if support.opens_in_prompt else fmt.start
     if on:
         return PromptParts(True, support.template_kwargs_on, opener + "\n" if opener else "")

@@ -61,6 +61,9 @@ SCAFFOLD_CHAT = ThinkingFormat(
     "scaffold-chat", end=FINAL_ANSWER, close="\n\n" + FINAL_ANSWER, extension="\n\nWait,",
     also_ends=("Final Answer:", "FINAL ANSWER:"), skip=FINAL_ANSWER, result_line=True)
 SCAFFOLD_INSTRUCTION = f'Think step by step, then write "{FINAL_ANSWER}" followed by the answer alone.'
+# With documents the answer must keep its citations ("the answer alone" made the 0.5B drop them).
+SCAFFOLD_INSTRUCTION_CITED = (f'Think step by step, then write "{FINAL_ANSWER}" followed by the answer with the '
+                              "numbers of the sources it comes from, like [1].")
 
 _BY_MARKER = (
     ("<|channel|>", HARMONY),
