@@ -92,6 +92,7 @@ def draw_sweep(series: dict[str, list[Point]], path: Path, title: str) -> Path:
     p.drawText(QRectF(0, 16, WIDTH, 24), Qt.AlignmentFlag.AlignCenter, title)
     p.setFont(font)
 
+    taken: list[QRectF] = []  # label boxes already drawn: a new label goes where it overlaps none, if it can
     for n, (name, points) in enumerate(series.items()):
         colour = QColor(PALETTE[n % len(PALETTE)])
         fixed = [pt for pt in points if not pt.is_auto]
@@ -116,7 +117,14 @@ def draw_sweep(series: dict[str, list[Point]], path: Path, title: str) -> Path:
                 near.append(pt.label)
         p.setPen(QPen(colour))
         for c, names in labels:
-            p.drawText(c + QPointF(9, -7), "=".join(names))
+            text = "=".join(names)
+            box = p.fontMetrics().boundingRect(text)
+            w, h = box.width() + 2, box.height()
+            tries = [QRectF(c.x() + 9, c.y() - h - 4, w, h), QRectF(c.x() + 9, c.y() + 5, w, h),
+                     QRectF(c.x() - w - 9, c.y() - h - 4, w, h), QRectF(c.x() - w - 9, c.y() + 5, w, h)]
+            where = next((r for r in tries if not any(r.intersects(t) for t in taken)), tries[0])
+            taken.append(where)
+            p.drawText(where, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
         y = plot.top() + 10 + 24 * n
         p.setPen(QPen(colour, 3))
         p.drawLine(QPointF(plot.right() + 20, y), QPointF(plot.right() + 44, y))
