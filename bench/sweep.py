@@ -69,6 +69,7 @@ class Outcome:
     closed_by: str
     explanation: str
     reused_from: str = ""  # the larger budget whose identical run this is
+    stop_reason: str = ""  # how the answer ended: eos, stop, length, cancelled
 
     @property
     def total_tokens(self) -> int:
@@ -96,7 +97,7 @@ def ask(engine: Engine, question: EvalQuestion, label: str, budget: int | None) 
                    is_correct(question, answer.text), is_empty(answer.text), answer.usage.thinking_tokens,
                    answer.usage.answer_tokens, t.probe_tokens if t else 0, round(seconds, 3),
                    t.budget if t and budget is None else (budget or 0), t.used if t else 0,
-                   t.closed_by if t else "off", t.explanation if t else "")
+                   t.closed_by if t else "off", t.explanation if t else "", stop_reason=answer.stop_reason)
 
 
 def sweep_question(engine: Engine, question: EvalQuestion, shortcut: bool = True) -> list[Outcome]:
