@@ -145,7 +145,8 @@ def test_json_output_stays_alone_on_stdout(tmp_path, monkeypatch, capsys, qapp):
     assert rows["budget_sweep_overshoot"]["met"] and rows["budget_sweep_word_auto"]["unit"] == "accuracy"
     assert "budget_sweep: word problems, 2 questions, tuning half, scripted" in err and "shortcut used: 12 of 16" in err
     lines = [json.loads(line) for line in plot.with_suffix(".jsonl").read_text().splitlines()]
-    assert len(lines) == 4 * 6 and {"setting", "id", "answer", "correct", "seconds", "closed_by", "stop_reason"} <= set(lines[0])
+    assert len(lines) == 4 * 6
+    assert {"setting", "id", "answer", "correct", "seconds", "closed_by", "stop_reason"} <= set(lines[0])
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
