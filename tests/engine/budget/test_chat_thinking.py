@@ -100,5 +100,5 @@ def test_documents_answer_cites_passages_on_the_default_chat_model(default_chat_
             assert "cabbage" in answer.text.lower() and "[2]" in answer.text, (budget, answer.text)
             assert answer.notice == "" and len(answer.sources) == 3  # small enough to send whole
     finally:
-        e._library.close()
+        e._library.store.close()  # the embedder is the session's, shared with other tests
         e._library = None
