@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", help="comma-separated benchmark names")
     bench.add_argument("--json", action="store_true")
     sweep = bench.add_argument_group("budget_sweep", "accuracy and tokens per thinking setting on the eval set")
-    sweep.add_argument("--model", help="a model name from `ponder models` or a .gguf path (default: the default model)")
+    sweep.add_argument("--model", help="a model name from `ponder models` or a .gguf path, for every benchmark that "
+                       "loads one (default: the default model)")
     sweep.add_argument("--split", choices=("tuning", "heldout"), default="tuning",
                        help="which half of the eval set (default tuning; heldout only to report a settled choice)")
     sweep.add_argument("--limit", type=_positive(int), help="at most this many questions per set")

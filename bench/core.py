@@ -15,6 +15,7 @@ from engine import AskOptions, Engine, LoadSettings, SamplingSettings
 from engine.runtime.backend import default_threads
 
 N_CTX = 2048
+MODEL: str | None = None  # `ponder bench --model`: the model the engine-vs-raw benches load (None: the default)
 REPEATS = 5
 DECODE_TOKENS = 128
 GREEDY = SamplingSettings(temperature=0, repeat_penalty=1.0)
@@ -27,7 +28,7 @@ LONG_TEXT = ("The history of the Roman Empire spans many centuries, from the fou
 @functools.cache
 def engine() -> Engine:
     e = Engine()
-    e.load(None, LoadSettings(n_ctx=N_CTX))
+    e.load(MODEL, LoadSettings(n_ctx=N_CTX))
     return e
 
 

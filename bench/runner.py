@@ -71,6 +71,9 @@ def _registry(sweep: SweepOptions) -> dict[str, Callable[[], list[Result]]]:
 def run_benchmarks(only: list[str] | None = None, as_json: bool = False, sweep: SweepOptions | None = None) -> int:
     """Run the chosen benchmarks (all when `only` is None); `sweep` configures budget_sweep."""
     sweep = sweep or SweepOptions()
+    from bench import core
+
+    core.MODEL = sweep.model  # one --model for every bench that loads a model
     if as_json:
         sweep = replace(sweep, out=sys.stderr)  # stdout carries the JSON alone
     benches = _registry(sweep)

@@ -76,21 +76,15 @@ class BudgetChoice:
     why: str = ""  # the same in words, for the person
 
 
-def describe(form: float, entropy: float) -> str:
-    """What the question looked like to Auto, in words."""
-    if form >= 0.6:
-        looks = "it reads like a multi-step problem"
-    elif form >= 0.4:
-        looks = "it reads like a short calculation"
-    else:
-        looks = "it reads like a simple question"
-    if entropy < UNCERTAIN_NATS * 0.25:
-        sure = "the model was sure of a direct answer"
-    elif entropy < UNCERTAIN_NATS * 0.6:
-        sure = "the model was unsure of a direct answer"
-    else:
-        sure = "the model had no clear direct answer"
-    return f"{looks} and {sure}"
+def describe(form: float, entropy: float, thinks: bool) -> str:
+    """Why Auto chose as it did, in words: only the reasons on the side of its choice."""
+    sure = entropy < UNCERTAIN_NATS * 0.25
+    if thinks:
+        if form >= 0.6:
+            return "it reads like a multi-step problem"
+        return "the model was unsure of a direct answer" if not sure else "it asks for a calculation"
+    looks = "a short calculation" if form >= 0.4 else "a simple question"
+    return f"{looks}{' the model was sure of' if sure else ''}"
 
 
 def choose_budget(question: str, entropy: float, ceiling: int) -> BudgetChoice:
@@ -102,7 +96,7 @@ def choose_budget(question: str, entropy: float, ceiling: int) -> BudgetChoice:
     budget = max(0, min(budget, ceiling))
     return BudgetChoice(budget, round(score, 3),
                         f"form {form:.2f}, first-token entropy {entropy:.2f} nats -> score {score:.2f}",
-                        describe(form, entropy))
+                        describe(form, entropy, budget > 0))
 
 
 def normalise(answer: str) -> str:

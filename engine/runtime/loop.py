@@ -107,8 +107,8 @@ def ends_result_line(text: str) -> bool | None:
     if "\n" in text[:len(text) - len(body)]:
         return None
     at = body.find("\n\n", 0, RESULT_CHARS + 2)
-    if at > 0:
-        return True
+    if at > 0:  # "…we need to follow these steps:" introduces the answer rather than giving it
+        return None if body[:at].rstrip().endswith(":") else True
     return None if len(body) > RESULT_CHARS else False
 
 

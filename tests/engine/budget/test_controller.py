@@ -168,5 +168,6 @@ def test_a_result_line_ends_at_its_blank_line_but_prose_never_does():
 
     assert ends_result_line(" 230") is False  # not known yet
     assert ends_result_line(" 230\n\n") is True  # "230", then the model starts working it out: cut
+    assert ends_result_line(" To find it, we follow these steps:\n\n") is None  # an introduction, not a result
     assert ends_result_line("\n\nRoses are red,\n\n") is None  # an answer on lines of its own is never cut
     assert ends_result_line(" " + "word " * RESULT_CHARS) is None  # a long first paragraph is prose
