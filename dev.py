@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("PONDER_VENV", ROOT / ".venv"))
 STAMP = VENV / ".ponder-setup"
 
-# DESIGN.md: a default (-march=native) build enables AMX on these Xeons and the
+# Measured: a default (-march=native) build enables AMX on these Xeons and the
 # first llama_decode segfaults in ggml_backend_amx_mul_mat; these flags run everywhere.
 PORTABLE_X86_FLAGS = (
     "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"

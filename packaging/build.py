@@ -11,7 +11,7 @@ which is then its default: the default model (Qwen2.5-Coder 1.5B Instruct) unles
 (the tests build with the small gemma-3-270m); --no-model leaves the models out (the app then asks for a model
 file); --bundle-only stops after the folder.
 
-llama-cpp-python comes from the set-up's wheel, built with portable flags (never -march=native: DESIGN.md).
+llama-cpp-python comes from the set-up's wheel, built with portable flags (never -march=native: it enables AMX on some Xeons, where the first decode segfaults).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Turning messages into a prompt: the model's own Jinja template, a named format, or few-shot completion.
 
-A GGUF without a chat template is a base model. DESIGN.md: the default Gemma 3
+A GGUF without a chat template is a base model. Measured: the built-in Gemma 3
 270M base answered nothing with llama-cpp-python's default chat format, only
 echoed the question with Gemma's turn markers, and said "Paris." to a few-shot
 "Question:/Answer:" completion prompt; so base models get that prompt.

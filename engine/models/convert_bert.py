@@ -1,7 +1,7 @@
 """Convert a BERT sentence-embedding model (Hugging Face safetensors) to GGUF, without PyTorch.
 
 llama.cpp runs embeddings from GGUF only, and its own converter needs PyTorch,
-so Ponder writes the file with the `gguf` package (DESIGN.md): tensor names
+so Ponder writes the file with the `gguf` package: tensor names
 from gguf's BERT map, WordPiece tokens as llama.cpp's "phantom space" vocabulary
 (`##x` -> `x`, `x` -> `▁x`, `[CLS]` kept), mean pooling, non-causal attention.
 """
