@@ -148,7 +148,8 @@ class ThinkingRun:
         if self.request.auto:
             if budget == 0:
                 return f"Auto answered directly: {self.auto_why}."
-            start = f"Auto allowed {budget:,} thinking tokens: {self.auto_why}. "
+            brief = " and asked for brief steps" if self.support.format is SCAFFOLD_CHAT else ""
+            start = f"Auto allowed {budget:,} thinking tokens{brief}: {self.auto_why}. "
         elif budget == 0:
             return ""
         else:
