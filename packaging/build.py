@@ -40,17 +40,30 @@ def version() -> str:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
-def in_project_env() -> None:
-    """Re-run under the project's virtual environment (set up by dev.py) unless PyInstaller is here."""
+def has_build_tools() -> bool:
     try:
         import PyInstaller  # noqa: F401
         import llama_cpp  # noqa: F401
     except ImportError:
-        python = ROOT / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-        if python.exists() and Path(sys.executable).resolve() == python.resolve():
-            raise SystemExit("build: PyInstaller is missing from .venv; run `python3 dev.py setup` first")
-        subprocess.run([sys.executable, str(ROOT / "dev.py"), "setup"], check=True)
-        os.execv(str(python), [str(python), *sys.argv])
+        return False
+    return True
+
+
+def relaunch(python: Path, argv: list[str]) -> None:
+    """Run `python argv` and leave with its exit code. Never os.execv: on Windows it starts the new process and
+    the caller exits 0 at once (CPython issue 101191), so a release step would pass before the build even ran."""
+    raise SystemExit(subprocess.call([str(python), *argv]))
+
+
+def in_project_env(venv: Path = ROOT / ".venv") -> None:
+    """Re-run under the project's virtual environment (set up by dev.py) unless PyInstaller is here."""
+    if has_build_tools():
+        return
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if python.exists() and os.path.realpath(sys.executable) == os.path.realpath(python):
+        raise SystemExit("build: PyInstaller is missing from .venv; run `python3 dev.py setup` first")
+    subprocess.run([sys.executable, str(ROOT / "dev.py"), "setup"], check=True)
+    relaunch(python, sys.argv)
 
 
 def size_mb(path: Path) -> float:
