@@ -13,3 +13,11 @@ def load_build():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_dev():
+    """dev.py (the set-up script at the root) as a module."""
+    spec = importlib.util.spec_from_file_location("ponder_dev", ROOT / "dev.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
