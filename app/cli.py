@@ -442,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if ("-v" in argv or "--verbose" in argv) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if routed is None:
+        from app.logs import start_file_logging
+
+        start_file_logging()  # before the GUI's imports: a window that never opens still leaves a trace
         from app.gui import run_app
 
         return run_app()

@@ -17,6 +17,9 @@ TIMEOUT_S = 300
 
 def run_gui_selftest(as_json: bool = False, gpu_layers: int | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app.logs import start_file_logging
+
+    start_file_logging()  # as the app does: the frozen selftest shows the log file works
     from PySide6.QtCore import QTimer
 
     from app.gui import application
