@@ -238,3 +238,14 @@ def test_the_entitlements_allow_ctypes_callbacks_and_nothing_else(build):
 
     entitlements = plistlib.loads(build.ENTITLEMENTS.read_bytes())
     assert entitlements == {"com.apple.security.cs.allow-unsigned-executable-memory": True}
+
+
+def test_pyinstaller_and_its_hooks_are_pinned():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    pins = {r.split("==")[0]: r.split("==")[1] for r in extras if "==" in r}
+    assert {"pyinstaller", "pyinstaller-hooks-contrib"} <= set(pins)
+    from importlib.metadata import version
+
+    assert version("pyinstaller") == pins["pyinstaller"]  # the set-up installs what the pin says
