@@ -29,6 +29,19 @@ STAMP = VENV / ".ponder-setup"
 PORTABLE_X86_FLAGS = (
     "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 )
+# The oldest macOS the app runs on: numpy's arm64 wheel for Python 3.11 on a macOS 14 machine is macosx_14_0 (it
+# links Accelerate's new LAPACK), so the bundle needs 14 whatever llama.cpp is built for. packaging/build.py
+# writes it into Info.plist as LSMinimumSystemVersion and refuses a bundle with a library that needs a newer one.
+MACOS_DEPLOYMENT_TARGET = "14.0"
+# Apple silicon: never the build machine's CPU (an M2+ runner's -mcpu=native code dies with SIGILL on an M1; the
+# compiler's default arm64 target is the M1); Metal on, its shaders compiled into the library (no .metal file to
+# find at run time).
+MACOS_ARM_FLAGS = ("-DGGML_NATIVE=OFF -DGGML_METAL=ON -DGGML_METAL_EMBED_LIBRARY=ON "
+                   f"-DCMAKE_OSX_DEPLOYMENT_TARGET={MACOS_DEPLOYMENT_TARGET}")
+# With -DGGML_CUDA=on and no list of its own, CMake would build for "native", the build machine's GPU (and fail on
+# one without a GPU). Real code for Turing, Ampere (consumer) and Ada; PTX that the driver compiles on first use for
+# Pascal, Volta and anything newer (A100, Hopper, Blackwell) from the 80 entry.
+CUDA_ARCHITECTURES = "61-virtual;70-virtual;75-real;80-virtual;86-real;89-real"
 
 
 def say(message: str) -> None:
@@ -45,13 +58,40 @@ def llama_requirement() -> str:
     return next(d for d in project["dependencies"] if d.startswith("llama-cpp-python"))
 
 
-def build_flags() -> str:
-    """The user's own CMAKE_ARGS win; else portable flags on x86-64, llama.cpp's defaults elsewhere."""
-    if os.environ.get("CMAKE_ARGS"):
-        return os.environ["CMAKE_ARGS"]
-    if platform.machine().lower() in ("x86_64", "amd64"):
+def portable_flags(system: str, machine: str) -> str:
+    """The CMake flags every build gets on this kind of machine: portable CPU code, never the builder's own."""
+    machine = machine.lower()
+    if machine in ("x86_64", "amd64"):
         return PORTABLE_X86_FLAGS
-    return ""  # macOS arm64 builds Metal by default
+    if system == "Darwin" and machine == "arm64":
+        return MACOS_ARM_FLAGS
+    return ""  # llama.cpp's defaults (Linux on ARM)
+
+
+def _cmake_option(token: str) -> str | None:
+    """The variable a `-DNAME=VALUE` or `-DNAME:TYPE=VALUE` token sets (None for any other token)."""
+    if not token.startswith("-D") or "=" not in token:
+        return None
+    return token[2:].split("=", 1)[0].split(":", 1)[0]
+
+
+def merge_cmake_args(portable: str, user: str) -> str:
+    """The portable flags with the user's CMAKE_ARGS on top: a variable the user sets replaces the portable value,
+    the rest of the portable flags stay (so `-DGGML_CUDA=on` alone adds CUDA to a portable CPU build instead of
+    making it a -march=native one). A CUDA build without CMAKE_CUDA_ARCHITECTURES gets CUDA_ARCHITECTURES.
+    Tokens are split on whitespace, as llama-cpp-python's build reads CMAKE_ARGS."""
+    user_tokens = user.split()
+    overridden = {_cmake_option(t) for t in user_tokens} - {None}
+    tokens = [t for t in portable.split() if _cmake_option(t) not in overridden] + user_tokens
+    values = {_cmake_option(t): t.split("=", 1)[1] for t in tokens if _cmake_option(t)}
+    if values.get("GGML_CUDA", "").upper() in ("ON", "1", "TRUE", "YES") and "CMAKE_CUDA_ARCHITECTURES" not in values:
+        tokens.append(f"-DCMAKE_CUDA_ARCHITECTURES={CUDA_ARCHITECTURES}")
+    return " ".join(tokens)
+
+
+def build_flags() -> str:
+    """Portable flags for this machine, with the user's own CMAKE_ARGS merged on top (merge_cmake_args)."""
+    return merge_cmake_args(portable_flags(platform.system(), platform.machine()), os.environ.get("CMAKE_ARGS", ""))
 
 
 def wheel_cache() -> Path:
@@ -85,6 +125,8 @@ def ensure_llama(python: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         say(f"building {requirement} with CMAKE_ARGS={flags!r} (about 5 minutes on 2 cores, once per machine)")
         env = dict(os.environ, CMAKE_ARGS=flags)
+        if sys.platform == "darwin":
+            env.setdefault("MACOSX_DEPLOYMENT_TARGET", MACOS_DEPLOYMENT_TARGET)  # also the wheel's platform tag
         env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
         subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "-w", folder, requirement], env=env, check=True)
         wheels = sorted(folder.glob("llama_cpp_python-*.whl"))

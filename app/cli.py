@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     selftest = sub.add_parser("selftest", help="load the default model, generate a few tokens, print figures")
     selftest.add_argument("--gui", action="store_true", help="do it through the desktop app, off-screen")
     selftest.add_argument("--json", action="store_true")
+    selftest.add_argument("--gpu-layers", type=int, help="layers to offload (0: CPU only, as CI runs it; default: "
+                          "all if a GPU)")
 
     bench = sub.add_parser("bench", help="measure speed against raw llama-cpp-python on this machine")
     bench.add_argument("--only", help="comma-separated benchmark names")
@@ -376,9 +378,9 @@ def cmd_selftest(args) -> int:
     if args.gui:
         from app.selftest import run_gui_selftest
 
-        return run_gui_selftest(args.json)
+        return run_gui_selftest(args.json, gpu_layers=args.gpu_layers)
     engine = Engine()
-    engine.load(None, LoadSettings(n_ctx=1024))
+    engine.load(None, LoadSettings(n_ctx=1024, n_gpu_layers=args.gpu_layers))
     answer = engine.ask("What is the capital of France?",
                         options=AskOptions(max_tokens=16, sampling=SamplingSettings(temperature=0, seed=1)))
     backend = detect_backend()
@@ -432,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if ("-v" in argv or "--verbose" in argv) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if routed is None:
+        from app.logs import start_file_logging
+
+        start_file_logging()  # before the GUI's imports: a window that never opens still leaves a trace
         from app.gui import run_app
 
         return run_app()

@@ -15,8 +15,11 @@ QUESTION = "What is the capital of France?"
 TIMEOUT_S = 300
 
 
-def run_gui_selftest(as_json: bool = False) -> int:
+def run_gui_selftest(as_json: bool = False, gpu_layers: int | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app.logs import start_file_logging
+
+    start_file_logging()  # as the app does: the frozen selftest shows the log file works
     from PySide6.QtCore import QTimer
 
     from app.gui import application
@@ -27,6 +30,8 @@ def run_gui_selftest(as_json: bool = False) -> int:
     started = time.perf_counter()
     settings = Settings.load()
     settings.max_tokens, settings.temperature, settings.n_ctx = 16, 0.0, 1024
+    if gpu_layers is not None:
+        settings.n_gpu_layers = gpu_layers
     window = MainWindow(settings=settings, persist=False)
     window.show()
     app.processEvents()

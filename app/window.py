@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QP
                                QVBoxLayout, QWidget)
 
 from app.bridge import Bridge, Job
+from app.logs import add_help_menu
 from app.window_models import ModelsMixin
 from app.window_turns import TurnsMixin
 from app.widgets.chat_view import THINK_MORE_KEYS, AnswerWidget, ChatView, ContextDialog
@@ -170,6 +171,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         toggle = self.documents_dock.toggleViewAction()
         toggle.setShortcut(QKeySequence("Ctrl+D"))
         m.addAction(toggle)
+        add_help_menu(self)  # Help › Show log (app/logs.py)
 
     # -- state that survives a restart ----------------------------------------------------------
     def _state_path(self):

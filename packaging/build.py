@@ -4,9 +4,16 @@
 
 Outputs under dist/: the one-folder bundle dist/Ponder/ (`Ponder` opens the window, `Ponder COMMAND` is the
 CLI; Windows adds the console executable `ponder-cli.exe`), then
-Linux: Ponder-VERSION-linux-ARCH.tar.gz and ponder_VERSION_ARCH.deb; macOS: Ponder.app and Ponder-VERSION.dmg
-(signed and notarized when PONDER_CODESIGN_IDENTITY / PONDER_NOTARY_PROFILE are set); Windows:
-PonderSetup.exe through Inno Setup (iscc on PATH). The app ships one built-in chat model assembled and checked,
+Linux: Ponder-VERSION-linux-ARCH.tar.gz and ponder_VERSION_ARCH.deb; macOS: Ponder.app and
+Ponder-VERSION-macos-ARCH.dmg; Windows: PonderSetup.exe through Inno Setup (iscc on PATH).
+
+Signing, when configured (see SIGNING_VARIABLES; --require-signing, or PONDER_REQUIRE_SIGNING=1, makes a build
+without it fail before it starts): macOS signs every binary inside the .app, then the .app, with the Developer ID
+identity PONDER_CODESIGN_IDENTITY, hardened runtime and packaging/macos/ponder.entitlements (PyInstaller does the
+inside-out part), signs the DMG, notarizes it with an App Store Connect API key (PONDER_NOTARY_KEY, the .p8 file;
+PONDER_NOTARY_KEY_ID; PONDER_NOTARY_ISSUER), staples it and checks the result with codesign and spctl. Windows
+signs Ponder.exe, ponder-cli.exe, the installer and its uninstaller with the certificate PONDER_WINDOWS_CERT (a
+.pfx) and PONDER_WINDOWS_CERT_PASSWORD. The app ships one built-in chat model assembled and checked,
 which is then its default: the default model (Qwen2.5-Coder 1.5B Instruct) unless --model names another
 (the tests build with the small gemma-3-270m); --no-model leaves the models out (the app then asks for a model
 file); --bundle-only stops after the folder.
@@ -16,11 +23,15 @@ llama-cpp-python comes from the set-up's wheel, built with portable flags (never
 from __future__ import annotations
 
 import argparse
+import glob
+import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
+import struct
 import sys
 import tarfile
 import time
@@ -30,6 +41,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
 BUNDLE = DIST / "Ponder"
+ENTITLEMENTS = ROOT / "packaging" / "macos" / "ponder.entitlements"
+ISS = ROOT / "packaging" / "windows" / "ponder.iss"
+WINDOWS_INSTALLER = "PonderSetup.exe"
+TIMESTAMP_URL = "http://timestamp.digicert.com"  # RFC 3161, for Windows signatures that outlive the certificate
+SIGNING_VARIABLES = {
+    "darwin": ("PONDER_CODESIGN_IDENTITY", "PONDER_NOTARY_KEY", "PONDER_NOTARY_KEY_ID", "PONDER_NOTARY_ISSUER"),
+    "win32": ("PONDER_WINDOWS_CERT", "PONDER_WINDOWS_CERT_PASSWORD"),
+}
+
+
+def _load_dev():
+    spec = importlib.util.spec_from_file_location("ponder_dev", ROOT / "dev.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The oldest macOS the app runs on, from the set-up that builds llama.cpp for it: LSMinimumSystemVersion.
+MACOS_MINIMUM = _load_dev().MACOS_DEPLOYMENT_TARGET
 
 
 def say(message: str) -> None:
@@ -40,17 +70,30 @@ def version() -> str:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
-def in_project_env() -> None:
-    """Re-run under the project's virtual environment (set up by dev.py) unless PyInstaller is here."""
+def has_build_tools() -> bool:
     try:
         import PyInstaller  # noqa: F401
         import llama_cpp  # noqa: F401
     except ImportError:
-        python = ROOT / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-        if python.exists() and Path(sys.executable).resolve() == python.resolve():
-            raise SystemExit("build: PyInstaller is missing from .venv; run `python3 dev.py setup` first")
-        subprocess.run([sys.executable, str(ROOT / "dev.py"), "setup"], check=True)
-        os.execv(str(python), [str(python), *sys.argv])
+        return False
+    return True
+
+
+def relaunch(python: Path, argv: list[str]) -> None:
+    """Run `python argv` and leave with its exit code. Never os.execv: on Windows it starts the new process and
+    the caller exits 0 at once (CPython issue 101191), so a release step would pass before the build even ran."""
+    raise SystemExit(subprocess.call([str(python), *argv]))
+
+
+def in_project_env(venv: Path = ROOT / ".venv") -> None:
+    """Re-run under the project's virtual environment (set up by dev.py) unless PyInstaller is here."""
+    if has_build_tools():
+        return
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if python.exists() and os.path.realpath(sys.executable) == os.path.realpath(python):
+        raise SystemExit("build: PyInstaller is missing from .venv; run `python3 dev.py setup` first")
+    subprocess.run([sys.executable, str(ROOT / "dev.py"), "setup"], check=True)
+    relaunch(python, sys.argv)
 
 
 def size_mb(path: Path) -> float:
@@ -90,18 +133,23 @@ def bundled_model(name: str | None) -> Path:
     return path.parent
 
 
+def is_qt_translation(dest: str) -> bool:
+    """A Qt translation (.qm) in PySide6's folder, by its path in the bundle."""
+    parts = Path(dest).parts
+    return "PySide6" in parts and "translations" in parts
+
+
 def freeze(with_model: bool, model: str | None = None) -> None:
-    env = {**os.environ, "PONDER_BUNDLE_MODEL": "1" if with_model else "0", "PONDER_VERSION": version()}
+    env = {**os.environ, "PONDER_BUNDLE_MODEL": "1" if with_model else "0"}
     if with_model:
         env["PONDER_BUNDLED_MODEL"] = str(bundled_model(model))
+    if sys.platform == "darwin" and os.environ.get("PONDER_CODESIGN_IDENTITY"):
+        # A binary PyInstaller fails to sign fails the build, and the signed .app is verified (--deep --strict).
+        env.update(PYINSTALLER_STRICT_BUNDLE_CODESIGN_ERROR="1", PYINSTALLER_VERIFY_BUNDLE_SIGNATURE="1")
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                     "--distpath", str(DIST), "--workpath", str(ROOT / "build" / "pyinstaller"),
                     str(ROOT / "packaging" / "ponder.spec")], check=True, env=env, cwd=ROOT)
-    # Ponder speaks English only: Qt's translations are 20+ MB of nothing.
-    for translations in BUNDLE.rglob("translations"):
-        if translations.is_dir() and "PySide6" in translations.parts:
-            shutil.rmtree(translations)
     say(f"bundle {BUNDLE} ({size_mb(BUNDLE):.0f} MB, {'with' if with_model else 'without'} the models) "
         f"in {time.perf_counter() - started:.0f} s")
 
@@ -111,9 +159,21 @@ def arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
+def tarball_name(v: str, machine: str) -> str:
+    return f"Ponder-{v}-linux-{machine}.tar.gz"
+
+
+def deb_name(v: str, deb_arch: str) -> str:
+    return f"ponder_{v}_{deb_arch}.deb"
+
+
+def dmg_name(v: str, machine: str) -> str:
+    return f"Ponder-{v}-macos-{machine}.dmg"
+
+
 def linux_packages() -> None:
     v = version()
-    tgz = DIST / f"Ponder-{v}-linux-{platform.machine()}.tar.gz"
+    tgz = DIST / tarball_name(v, platform.machine())
     with tarfile.open(tgz, "w:gz") as tar:
         tar.add(BUNDLE, arcname="Ponder")
     say(f"{tgz.name}: {size_mb(tgz):.0f} MB")
@@ -135,38 +195,191 @@ def linux_packages() -> None:
     control = (ROOT / "packaging" / "linux" / "control").read_text()
     installed_kb = int(size_mb(root) * 1000)
     (root / "DEBIAN" / "control").write_text(control.format(version=v, arch=arch(), size=installed_kb))
-    deb = DIST / f"ponder_{v}_{arch()}.deb"
+    deb = DIST / deb_name(v, arch())
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(deb)], check=True,
                    stdout=subprocess.DEVNULL)
     say(f"{deb.name}: {size_mb(deb):.0f} MB")
 
 
+# Mach-O: the oldest macOS each binary in the bundle loads on (LC_BUILD_VERSION, or LC_VERSION_MIN_MACOSX).
+MACHO_THIN = {b"\xcf\xfa\xed\xfe": 32, b"\xce\xfa\xed\xfe": 28}  # 64- and 32-bit little-endian: header size
+FAT_MAGIC, FAT_MAGIC_64 = 0xCAFEBABE, 0xCAFEBABF
+LC_VERSION_MIN_MACOSX, LC_BUILD_VERSION, PLATFORM_MACOS = 0x24, 0x32, 1
+
+
+def _macho_version(encoded: int) -> tuple[int, int, int]:
+    return encoded >> 16, (encoded >> 8) & 0xFF, encoded & 0xFF
+
+
+def _thin_min_macos(f, base: int) -> tuple[int, int, int] | None:
+    f.seek(base)
+    header = f.read(32)
+    if header[:4] not in MACHO_THIN:
+        return None
+    ncmds, sizeofcmds = struct.unpack_from("<II", header, 16)
+    commands = f.read(sizeofcmds) if MACHO_THIN[header[:4]] == 32 else (header[28:] + f.read(sizeofcmds))[:sizeofcmds]
+    offset = 0
+    for _ in range(ncmds):
+        cmd, size = struct.unpack_from("<II", commands, offset)
+        if cmd == LC_BUILD_VERSION:
+            platform_, minos = struct.unpack_from("<II", commands, offset + 8)
+            if platform_ == PLATFORM_MACOS:
+                return _macho_version(minos)
+        elif cmd == LC_VERSION_MIN_MACOSX:
+            return _macho_version(struct.unpack_from("<I", commands, offset + 8)[0])
+        offset += size
+    return None
+
+
+def macho_min_macos(path: Path) -> tuple[int, int, int] | None:
+    """The newest minimum macOS among the file's Mach-O slices; None for a file that is not Mach-O (or says none)."""
+    with open(path, "rb") as f:
+        magic = f.read(8)
+        if len(magic) < 8:
+            return None
+        if magic[:4] in MACHO_THIN:
+            return _thin_min_macos(f, 0)
+        fat, count = struct.unpack(">II", magic)
+        if fat not in (FAT_MAGIC, FAT_MAGIC_64) or not 0 < count < 20:  # a Java class file shares FAT_MAGIC
+            return None
+        entry = (">IIQQII", 32) if fat == FAT_MAGIC_64 else (">IIIII", 20)
+        offsets = [struct.unpack(entry[0], f.read(entry[1]))[2] for _ in range(count)]
+        found = [v for v in (_thin_min_macos(f, o) for o in offsets) if v]
+        return max(found) if found else None
+
+
+def newer_than(bundle: Path, minimum: str) -> list[str]:
+    """The binaries in the bundle that need a newer macOS than `minimum` (as "path (needs X.Y)")."""
+    floor = tuple(int(p) for p in minimum.split("."))
+    floor += (0,) * (3 - len(floor))
+    found = []
+    for path in sorted(bundle.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            needs = macho_min_macos(path)
+            if needs and needs > floor:
+                found.append(f"{path.relative_to(bundle)} (needs {needs[0]}.{needs[1]})")
+    return found
+
+
+def missing_signing(system: str, env: dict | None = None) -> list[str]:
+    """The signing variables this OS's build needs and the environment does not set."""
+    env = os.environ if env is None else env
+    return [name for name in SIGNING_VARIABLES.get(system, ()) if not env.get(name)]
+
+
+def notary_credentials(env: dict | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    return ["--key", env["PONDER_NOTARY_KEY"], "--key-id", env["PONDER_NOTARY_KEY_ID"],
+            "--issuer", env["PONDER_NOTARY_ISSUER"]]
+
+
+def notarize(path: Path) -> None:
+    """Submit to Apple's notary service and wait; anything but Accepted fails the build with the service's log."""
+    credentials = notary_credentials()
+    done = subprocess.run(["xcrun", "notarytool", "submit", str(path), *credentials, "--wait",
+                           "--output-format", "json"], capture_output=True, text=True)
+    try:
+        result = json.loads(done.stdout)
+    except ValueError:
+        result = {}
+    if done.returncode == 0 and result.get("status") == "Accepted":
+        say(f"notarized {path.name} ({result.get('id')})")
+        return
+    if result.get("id"):
+        subprocess.run(["xcrun", "notarytool", "log", result["id"], *credentials])
+    raise SystemExit(f"build: notarization of {path.name} failed: {result.get('status') or done.stderr.strip()}")
+
+
 def macos_packages() -> None:
     app = DIST / "Ponder.app"
+    too_new = newer_than(app, MACOS_MINIMUM)
+    if too_new:  # the app would die at import on the oldest macOS its Info.plist promises, with no message
+        raise SystemExit(f"build: Info.plist says macOS {MACOS_MINIMUM}, but these need newer: " + ", ".join(too_new))
     identity = os.environ.get("PONDER_CODESIGN_IDENTITY")
-    if identity:
-        subprocess.run(["codesign", "--deep", "--force", "--options", "runtime", "--timestamp", "--sign", identity,
-                        str(app)], check=True)
-    dmg = DIST / f"Ponder-{version()}.dmg"
+    if identity:  # PyInstaller signed it inside-out; the strict check Gatekeeper's is close to
+        subprocess.run(["codesign", "--verify", "--deep", "--strict", "--verbose=2", str(app)], check=True)
+    dmg = DIST / dmg_name(version(), platform.machine())
     dmg.unlink(missing_ok=True)
-    subprocess.run(["hdiutil", "create", "-volname", "Ponder", "-srcfolder", str(app), "-ov", "-format", "UDZO",
+    # The DMG's window: the app and a link to /Applications to drag it onto.
+    stage = ROOT / "build" / "dmg"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    subprocess.run(["ditto", str(app), str(stage / "Ponder.app")], check=True)  # keeps symlinks and signatures
+    os.symlink("/Applications", stage / "Applications")
+    subprocess.run(["hdiutil", "create", "-volname", "Ponder", "-srcfolder", str(stage), "-ov", "-format", "UDZO",
                     str(dmg)], check=True)
-    profile = os.environ.get("PONDER_NOTARY_PROFILE")  # a `xcrun notarytool store-credentials` profile
-    if identity and profile:
-        subprocess.run(["xcrun", "notarytool", "submit", str(dmg), "--keychain-profile", profile, "--wait"],
-                       check=True)
-        subprocess.run(["xcrun", "stapler", "staple", str(dmg)], check=True)
+    if identity:
+        subprocess.run(["codesign", "--force", "--timestamp", "--sign", identity, str(dmg)], check=True)
+        subprocess.run(["codesign", "--verify", "--strict", "--verbose=2", str(dmg)], check=True)
+        if not missing_signing("darwin"):
+            notarize(dmg)
+            subprocess.run(["xcrun", "stapler", "staple", str(dmg)], check=True)
+            subprocess.run(["xcrun", "stapler", "validate", str(dmg)], check=True)
+            # What Gatekeeper decides on a stranger's Mac: the DMG opens, the app in it runs.
+            subprocess.run(["spctl", "--assess", "--type", "open", "--context", "context:primary-signature",
+                            "--verbose=2", str(dmg)], check=True)
+            subprocess.run(["spctl", "--assess", "--type", "exec", "--verbose=2", str(app)], check=True)
     say(f"{dmg.name}: {size_mb(dmg):.0f} MB")
 
 
+def signtool() -> str | None:
+    """Windows SDK's signtool: on PATH, or the newest one in the Windows Kits folder (where runners have it)."""
+    found = shutil.which("signtool")
+    if found:
+        return found
+    kits = os.environ.get("ProgramFiles(x86)", r"C:\Program Files (x86)")
+    candidates = glob.glob(os.path.join(kits, "Windows Kits", "10", "bin", "*", "x64", "signtool.exe"))
+    return max(candidates, key=lambda p: [int(n) for n in re.findall(r"\d+", p)]) if candidates else None
+
+
+def signtool_sign_args(cert: str, password: str) -> list[str]:
+    return ["sign", "/f", cert, "/p", password, "/fd", "sha256", "/tr", TIMESTAMP_URL, "/td", "sha256"]
+
+
+def iscc_args(iscc: str, v: str, tool: str | None = None, cert: str = "", password: str = "") -> list[str]:
+    """Inno Setup's command line; with a signtool and certificate, it signs the installer and the uninstaller
+    through ponder.iss's SignTool=ponder ($f: the file, $q: a quote)."""
+    args = [iscc, f"/DAppVersion={v}", f"/DSourceDir={BUNDLE}", f"/O{DIST}"]
+    if tool:
+        sign = " ".join(f"$q{a}$q" if a in (tool, cert, password) else a for a in (tool, *signtool_sign_args(
+            cert, password)))
+        args += ["/DSign", f"/Sponder={sign} $f"]
+    return [*args, str(ISS)]
+
+
 def windows_packages() -> None:
+    cert, password = os.environ.get("PONDER_WINDOWS_CERT"), os.environ.get("PONDER_WINDOWS_CERT_PASSWORD", "")
+    tool = signtool() if cert else None
+    if cert and not tool:
+        raise SystemExit("build: PONDER_WINDOWS_CERT is set but signtool (Windows SDK) is not found")
+    if tool:  # the executables PyInstaller wrote; SmartScreen and Defender judge these
+        executables = [str(BUNDLE / name) for name in ("Ponder.exe", "ponder-cli.exe")]
+        subprocess.run([tool, *signtool_sign_args(cert, password), *executables], check=True)
+        subprocess.run([tool, "verify", "/pa", *executables], check=True)
     iscc = shutil.which("iscc") or shutil.which("ISCC")
     if not iscc:
-        say("Inno Setup's iscc is not on PATH: no PonderSetup.exe (the folder dist/Ponder is complete)")
+        say(f"Inno Setup's iscc is not on PATH: no {WINDOWS_INSTALLER} (the folder dist/Ponder is complete)")
         return
-    subprocess.run([iscc, f"/DAppVersion={version()}", f"/DSourceDir={BUNDLE}", f"/O{DIST}",
-                    str(ROOT / "packaging" / "windows" / "ponder.iss")], check=True)
-    say(f"PonderSetup.exe: {size_mb(DIST / 'PonderSetup.exe'):.0f} MB")
+    subprocess.run(iscc_args(iscc, version(), tool, cert or "", password), check=True)
+    if tool:
+        subprocess.run([tool, "verify", "/pa", str(DIST / WINDOWS_INSTALLER)], check=True)
+    say(f"{WINDOWS_INSTALLER}: {size_mb(DIST / WINDOWS_INSTALLER):.0f} MB")
+
+
+def windows_version_info(v: str, name: str, description: str):
+    """The version resource of a Ponder .exe (Explorer's Details tab; SmartScreen and antivirus look at it)."""
+    from PyInstaller.utils.win32.versioninfo import (FixedFileInfo, StringFileInfo, StringStruct, StringTable,
+                                                     VarFileInfo, VarStruct, VSVersionInfo)
+
+    numbers = tuple(int(n) for n in re.findall(r"\d+", v)[:4])
+    numbers += (0,) * (4 - len(numbers))
+    strings = {"CompanyName": "Ponder", "FileDescription": description, "FileVersion": v, "InternalName": name,
+               "LegalCopyright": "Ponder developers, MIT License", "OriginalFilename": f"{name}.exe",
+               "ProductName": "Ponder", "ProductVersion": v}
+    return VSVersionInfo(
+        ffi=FixedFileInfo(filevers=numbers, prodvers=numbers),
+        kids=[StringFileInfo([StringTable("040904B0", [StringStruct(k, val) for k, val in strings.items()])]),
+              VarFileInfo([VarStruct("Translation", [0x0409, 1200])])])
 
 
 def main() -> int:
@@ -176,7 +389,14 @@ def main() -> int:
                         "instead of the default one")
     models.add_argument("--no-model", action="store_true", help="leave the models out")
     parser.add_argument("--bundle-only", action="store_true", help="stop after dist/Ponder")
+    parser.add_argument("--require-signing", action="store_true", default=os.environ.get(
+        "PONDER_REQUIRE_SIGNING") == "1", help="fail unless this OS's signing is configured (PONDER_REQUIRE_SIGNING=1 "
+        "says the same)")
     args = parser.parse_args()
+    missing = missing_signing(sys.platform) if args.require_signing and not args.bundle_only else []
+    if missing:  # before the long build: a release must not come out unsigned
+        raise SystemExit(f"build: signing is required but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'}"
+                         " not set")
     in_project_env()
     icons()
     freeze(with_model=not args.no_model, model=args.model)

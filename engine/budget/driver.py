@@ -7,7 +7,8 @@ from typing import Callable
 
 from engine.budget.auto import AGREE, PROBE_EVERY, EarlyExit, choose_budget
 from engine.budget.controller import Phase, ThinkingController
-from engine.budget.formats import SCAFFOLD_CHAT, SCAFFOLD_INSTRUCTION, SCAFFOLD_INSTRUCTION_CITED, ThinkingSupport
+from engine.budget.formats import (SCAFFOLD_CHAT, SCAFFOLD_INSTRUCTION, SCAFFOLD_INSTRUCTION_BRIEF,
+                                   SCAFFOLD_INSTRUCTION_CITED, ThinkingSupport)
 from engine.events import ThinkingReport
 from engine.runtime.loop import SamplingSettings, build_sampler
 from engine.runtime.session import CancelFn, ModelSession
@@ -45,8 +46,11 @@ def prompt_parts(support: ThinkingSupport, request: ThinkingRequest, cites: bool
     on = request.auto or (request.budget or 0) > 0
     if fmt.name == "scaffold":  # the completion prompt itself opens the Reasoning line
         return PromptParts(on)
-    if fmt is SCAFFOLD_CHAT:  # the same prompt either way, so Auto's probe of a direct answer is Off's answer
-        instruction = SCAFFOLD_INSTRUCTION_CITED if cites else SCAFFOLD_INSTRUCTION
+    if fmt is SCAFFOLD_CHAT:
+        # Off and every fixed budget share one prompt (and its KV cache); Auto asks for brief steps, which is
+        # most of what it saves on questions that need thought. Cited answers keep the citing instruction.
+        instruction = (SCAFFOLD_INSTRUCTION_CITED if cites else
+                       SCAFFOLD_INSTRUCTION_BRIEF if request.auto else SCAFFOLD_INSTRUCTION)
         return PromptParts(on, suffix="" if on else fmt.skip, system_extra=instruction)
     opener = "" if support.opens_in_prompt else fmt.start
     if on:
@@ -144,7 +148,8 @@ class ThinkingRun:
         if self.request.auto:
             if budget == 0:
                 return f"Auto answered directly: {self.auto_why}."
-            start = f"Auto allowed {budget:,} thinking tokens: {self.auto_why}. "
+            brief = " and asked for brief steps" if self.support.format is SCAFFOLD_CHAT else ""
+            start = f"Auto allowed {budget:,} thinking tokens{brief}: {self.auto_why}. "
         elif budget == 0:
             return ""
         else:

@@ -39,9 +39,15 @@ class LoadSettings:
     use_mmap: bool = True
 
 
+# llama_model_params.devices: a NULL-terminated list of the devices to use; this one lists none but the CPU.
+_CPU_ONLY = (ctypes.c_void_p * 1)()
+
+
 def _model_params(settings: LoadSettings, callback) -> llama_cpp.llama_model_params:
     params = llama_cpp.llama_model_default_params()
     params.n_gpu_layers = backend.llama_gpu_layers(settings.n_gpu_layers)
+    if settings.n_gpu_layers == 0:  # asked for no GPU: none is even opened (CI's Mac has a GPU that hangs Metal)
+        params.devices = ctypes.addressof(_CPU_ONLY)
     params.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP if settings.use_mmap else llama_cpp.LLAMA_LOAD_MODE_NONE
     params.progress_callback = callback
     return params
@@ -60,6 +66,7 @@ def _context_params(settings: LoadSettings, n_ctx: int) -> llama_cpp.llama_conte
     # with a pruned one, rewinding would silently attend to evicted cells.
     params.swa_full = True
     params.flash_attn_type = FLASH_ATTN
+    params.op_offload = settings.n_gpu_layers != 0  # with no GPU asked for, large batches stay on the CPU too
     return params
 
 

@@ -36,7 +36,7 @@ def run(bundle: Path, home: Path, *args: str, timeout: int = 600) -> subprocess.
 
 
 def test_frozen_selftest_answers_with_the_bundled_default_model(bundle, tmp_path):
-    done = run(bundle, tmp_path, "selftest", "--json")
+    done = run(bundle, tmp_path, "selftest", "--json", "--gpu-layers", "0")  # as the release workflow runs it
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["ok"] and report["answer"] and report["model"] == "Gemma 3 270m"
@@ -48,6 +48,13 @@ def test_frozen_gui_selftest_streams_into_the_window(bundle, tmp_path):
     report = json.loads(done.stdout)
     assert report["ok"] and report["shown_in_window"] == report["answer"] and report["streamed_tokens"] >= 1
     assert report["window_s"] > 0
+    log = (tmp_path / "logs" / "ponder.log").read_text()  # the windowed app's trace on a stranger's machine
+    assert "INFO ponder: Ponder starting" in log and ", frozen" in log
+    assert "--- Ponder started, process" in (tmp_path / "logs" / "crash.log").read_text()
+
+
+def test_frozen_bundle_carries_no_qt_translations(bundle):
+    assert not [p.name for p in bundle.parent.rglob("*.qm")]
 
 
 def test_frozen_app_reads_pdf_and_docx_and_finds_them(bundle, tmp_path):

@@ -8,7 +8,8 @@ import pytest
 
 from engine import AskOptions, Engine, LoadSettings, SamplingSettings, ThinkingRequest
 from engine.budget.driver import PromptParts, prompt_parts
-from engine.budget.formats import THINK_TAGS, ThinkingSupport, thinking_support
+from engine.budget.formats import (FINAL_ANSWER, SCAFFOLD_INSTRUCTION, SCAFFOLD_INSTRUCTION_BRIEF, SCAFFOLD_INSTRUCTION_CITED,
+                                   THINK_TAGS, ThinkingSupport, thinking_support)
 from engine.runtime.loop import GenerationSettings, generate
 
 
@@ -132,3 +133,13 @@ def test_template_switch_turns_thinking_off():
 def test_no_switch_means_an_empty_span():
     support = ThinkingSupport(THINK_TAGS, has_switch=False, opens_in_prompt=True)
     assert prompt_parts(support, ThinkingRequest(0)).suffix == "\n\n</think>\n\n"
+
+
+def test_scaffolded_chat_prompts_share_one_instruction_except_auto():
+    support = thinking_support("{{ messages }}", "template")
+    off, fixed, auto = (prompt_parts(support, ThinkingRequest(b)) for b in (0, 512, None))
+    assert off.system_extra == fixed.system_extra == SCAFFOLD_INSTRUCTION
+    assert off.suffix == FINAL_ANSWER and fixed.suffix == auto.suffix == ""
+    assert auto.system_extra == SCAFFOLD_INSTRUCTION_BRIEF != SCAFFOLD_INSTRUCTION
+    cited = prompt_parts(support, ThinkingRequest(None), cites=True)
+    assert cited.system_extra == SCAFFOLD_INSTRUCTION_CITED

@@ -1,0 +1,56 @@
+"""dev.py's llama.cpp build flags: portable per platform, and a user's CMAKE_ARGS merged on top, not instead."""
+from __future__ import annotations
+
+import pytest
+
+from tests.packaging import load_dev
+
+dev = load_dev()
+
+
+def options(flags: str) -> dict[str, str]:
+    return dict(token[2:].split("=", 1) for token in flags.split() if token.startswith("-D"))
+
+
+def test_without_cmake_args_the_x86_build_is_exactly_the_portable_one(monkeypatch):
+    """Same string, same wheel cache key: CI and every developer keep the wheel they have."""
+    monkeypatch.delenv("CMAKE_ARGS", raising=False)
+    for machine in ("x86_64", "AMD64"):
+        monkeypatch.setattr(dev.platform, "machine", lambda m=machine: m)
+        assert dev.build_flags() == dev.PORTABLE_X86_FLAGS
+    assert dev.merge_cmake_args(dev.PORTABLE_X86_FLAGS, "") == dev.PORTABLE_X86_FLAGS
+
+
+def test_a_cuda_request_keeps_the_portable_cpu_flags_and_gets_an_explicit_architecture_list():
+    flags = options(dev.merge_cmake_args(dev.PORTABLE_X86_FLAGS, "-DGGML_CUDA=on"))
+    assert flags["GGML_CUDA"] == "on"
+    assert flags["GGML_NATIVE"] == "OFF" and flags["GGML_AVX2"] == "ON"  # not -march=native (the AMX crash)
+    assert flags["CMAKE_CUDA_ARCHITECTURES"] == dev.CUDA_ARCHITECTURES
+    assert "native" not in dev.CUDA_ARCHITECTURES
+
+
+def test_the_users_value_wins_for_a_variable_both_set_and_their_other_tokens_stay():
+    merged = dev.merge_cmake_args(dev.PORTABLE_X86_FLAGS,
+                                  "-DGGML_AVX2:BOOL=OFF -DGGML_CUDA=1 -DCMAKE_CUDA_ARCHITECTURES=86-real -G Ninja")
+    tokens = merged.split()
+    assert "-DGGML_AVX2=ON" not in tokens and "-DGGML_AVX2:BOOL=OFF" in tokens
+    assert "-DGGML_FMA=ON" in tokens and tokens[-2:] == ["-G", "Ninja"]
+    assert options(merged)["CMAKE_CUDA_ARCHITECTURES"] == "86-real"  # theirs, not ours
+    assert merged.count("CMAKE_CUDA_ARCHITECTURES") == 1
+
+
+@pytest.mark.parametrize("value", ["OFF", "off", "0"])
+def test_no_architecture_list_without_cuda(value):
+    assert "CMAKE_CUDA_ARCHITECTURES" not in dev.merge_cmake_args(dev.PORTABLE_X86_FLAGS, f"-DGGML_CUDA={value}")
+
+
+def test_apple_silicon_builds_for_any_m1_with_metal_embedded_for_the_deployment_target():
+    flags = options(dev.portable_flags("Darwin", "arm64"))
+    assert flags["GGML_NATIVE"] == "OFF"  # an M2+ builder's -mcpu=native dies with SIGILL on an M1
+    assert flags["GGML_METAL"] == "ON" and flags["GGML_METAL_EMBED_LIBRARY"] == "ON"
+    assert flags["CMAKE_OSX_DEPLOYMENT_TARGET"] == dev.MACOS_DEPLOYMENT_TARGET
+
+
+def test_linux_on_arm_keeps_llama_cpps_defaults():
+    assert dev.portable_flags("Linux", "aarch64") == ""
+    assert dev.portable_flags("Linux", "x86_64") == dev.portable_flags("Windows", "AMD64") == dev.PORTABLE_X86_FLAGS
