@@ -8,30 +8,51 @@ submitting still sees every event.
 Cancelling sets a flag the engine checks between tokens and files.
 
 The model and everything that uses it (load, ask) live on the `engine` lane.
-Downloads have their own lane. Indexing and history reads run on the `documents` lane with their own SQLite
-connections (WAL lets them read while the engine writes), so the sidebar and a
-long indexing job never wait behind an answer, nor an answer behind them.
+Downloads have their own lane. Indexing and short reads (the conversation list,
+collections, settings) run on the `documents` lane, so the sidebar and a long
+indexing job never wait behind an answer, nor an answer behind them. The
+documents lane has its own Library (its own SQLite connection, WAL letting it
+read while the engine writes); History is one object shared by both lanes,
+thread-safe behind its lock.
 """
 from __future__ import annotations
 
 import itertools
 import logging
 import threading
-import time
 import traceback
 from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from engine import (AskOptions, Cancelled, Engine, Failure, History, Library, LoadSettings, PonderError, Progress,
-                    Settings)
-from engine.models.download import download, resolve
-from engine.paths import data_dir, models_dir
-from engine.remote import RemoteEndpoint, RemoteEngine, save_endpoint
-from engine.secrets import HUB_TOKEN, get_secret, set_secret
+from engine import (Answerer, AskOptions, Cancelled, Engine, Failure, History, Library, LoadSettings, PonderError,
+                    RemoteEndpoint, RemoteEngine, Settings, data_dir, get_secret, pull_model, save_endpoint,
+                    set_secret)
 
 log = logging.getLogger(__name__)
 LANES = ("engine", "documents", "downloads")
+
+
+class Relay(QObject):
+    """Carries every job's reports from its worker thread to the GUI thread (the Relay lives there, so the
+    connection is queued). One for all jobs: a job connected to a signal of its own would be held in a cycle
+    Python's collector cannot see, and every job would live as long as the window."""
+
+    carry = Signal(object, str, object)  # job, "event" / "done" / "failed", payload
+
+    def __init__(self, on_end: Callable[["Job"], None] = lambda _job: None) -> None:
+        super().__init__()
+        self._on_end = on_end
+        self.carry.connect(self._deliver)
+
+    @Slot(object, str, object)
+    def _deliver(self, job: "Job", kind: str, payload: object) -> None:
+        if kind == "event":
+            job.event.emit(payload)
+            return
+        (job.done if kind == "done" else job.failed).emit(payload)
+        job.finished.emit()
+        self._on_end(job)
 
 
 class Job(QObject):
@@ -42,17 +63,14 @@ class Job(QObject):
     done = Signal(object)  # the job's result
     failed = Signal(object)  # a Failure
     finished = Signal()  # after done or failed
-    _relay = Signal(str, object)  # worker thread -> GUI thread (queued: the Job lives on the GUI thread)
 
     _ids = itertools.count(1)
 
-    def __init__(self, label: str, lane: str, fn: Callable[["Job"], object]) -> None:
+    def __init__(self, label: str, lane: str, fn: Callable[["Job"], object], relay: Relay) -> None:
         super().__init__()
         self.id = next(self._ids)
-        self.label, self.lane, self.fn = label, lane, fn
+        self.label, self.lane, self.fn, self._relay = label, lane, fn, relay
         self._cancel = threading.Event()
-        self.started_at = 0.0
-        self._relay.connect(self._deliver)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -62,30 +80,17 @@ class Job(QObject):
 
     def emit(self, event: object) -> None:
         """Called by the engine on the worker thread."""
-        self._relay.emit("event", event)
+        self._relay.carry.emit(self, "event", event)
 
     def report(self, kind: str, payload: object) -> None:
-        self._relay.emit(kind, payload)
-
-    @Slot(str, object)
-    def _deliver(self, kind: str, payload: object) -> None:
-        if kind == "event":
-            self.event.emit(payload)
-        elif kind == "done":
-            self.done.emit(payload)
-            self.finished.emit()
-        else:
-            self.failed.emit(payload)
-            self.finished.emit()
+        self._relay.carry.emit(self, kind, payload)
 
 
 def failure_of(e: BaseException) -> Failure:
     """A person's sentence for an exception; the traceback goes in `detail` for a bug report."""
     detail = "".join(traceback.format_exception(e))
     if isinstance(e, PonderError):
-        return Failure(e.message, e.detail or detail)
-    if isinstance(e, Cancelled):
-        return Failure("Stopped.", detail)
+        return Failure(e.message, e.detail or detail, "cancelled" if isinstance(e, Cancelled) else "error")
     if isinstance(e, ValueError):
         return Failure(str(e), detail)
     return Failure(f"Something went wrong inside Ponder ({type(e).__name__}: {e}). The details can be copied "
@@ -105,13 +110,12 @@ class _Runner(QObject):
 
     @Slot(object)
     def run(self, job: Job) -> None:
-        job.started_at = time.monotonic()
         try:
             if job.is_cancelled():
                 raise Cancelled()
             result = job.fn(job)
         except BaseException as e:  # every failure reaches the GUI as a sentence; the thread lives on
-            if not isinstance(e, (PonderError, Cancelled)):
+            if not isinstance(e, PonderError):
                 log.exception("job %s failed", job.label)
             job.report("failed", failure_of(e))
         else:
@@ -121,14 +125,13 @@ class _Runner(QObject):
 class Bridge(QObject):
     """Owns the engine and the worker threads. Create it on the GUI thread; call `shutdown` before exit."""
 
-    busy_changed = Signal(str, bool)  # lane, busy
-
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
         self.history = History(data_dir() / "history.sqlite3") if engine is None else engine.history
         self.engine = engine or Engine(history=self.history)
-        self.answerer: Engine | RemoteEngine = self.engine  # who answers: the local engine or a server
+        self.answerer: Answerer = self.engine  # who answers: the local engine or a server
         self._library: Library | None = None  # the documents lane's own (store connection, embedder)
+        self._relay = Relay(self._finished)
         self._threads: dict[str, QThread] = {}
         self._runners: dict[str, _Runner] = {}
         self._pending: dict[str, list[Job]] = {lane: [] for lane in LANES}
@@ -144,15 +147,11 @@ class Bridge(QObject):
     def submit(self, label: str, lane: str, fn: Callable[[Job], object], *, on_done=None, on_failed=None,
                on_event=None) -> Job:
         """Run `fn(job)` on `lane`'s thread; callbacks run on the GUI thread."""
-        job = Job(label, lane, fn)
+        job = Job(label, lane, fn, self._relay)
         for signal, slot in ((job.done, on_done), (job.failed, on_failed), (job.event, on_event)):
             if slot is not None:
                 signal.connect(slot)
-        job.finished.connect(lambda: self._finished(job))
-        queue = self._pending[lane]
-        queue.append(job)
-        if len(queue) == 1:
-            self.busy_changed.emit(lane, True)
+        self._pending[lane].append(job)
         self._runners[lane].post.emit(job)
         return job
 
@@ -160,40 +159,26 @@ class Bridge(QObject):
         queue = self._pending[job.lane]
         if job in queue:
             queue.remove(job)
-        if not queue:
-            self.busy_changed.emit(job.lane, False)
 
     def is_busy(self, lane: str) -> bool:
         return bool(self._pending[lane])
-
-    def jobs(self, lane: str) -> list[Job]:
-        return list(self._pending[lane])
 
     # -- engine lane ----------------------------------------------------------------------------
     def load_model(self, settings: Settings, **callbacks) -> Job:
         """Load the model `settings` name; the result is (ModelInfo, Backend)."""
         load = LoadSettings(n_ctx=settings.n_ctx, n_threads=settings.n_threads or None,
-                            n_gpu_layers=None if settings.n_gpu_layers == -2 else settings.n_gpu_layers)
+                            n_gpu_layers=settings.gpu_layers)
         def run(job: Job):
             info = self.engine.load(settings.model or None, load, job.emit, job.is_cancelled)
             self.answerer = self.engine
             return info, self.engine.backend
         return self.submit("Loading model", "engine", run, **callbacks)
 
-    def ask(self, question: str, conversation_id: int | None, options: AskOptions, settings: dict | None = None,
-            **callbacks) -> Job:
-        """Answer on the engine lane. `settings` are merged into the conversation's own (e.g. the budget)."""
-        def run(job: Job):
-            cid = conversation_id
-            if cid is None:
-                cid = self.history.create_conversation(question.strip()[:60] or "New conversation")
-                job.emit(("conversation", cid))
-            if settings:
-                conversation = self.history.conversation(cid)
-                self.history.update_settings(cid, {**conversation.settings, **settings})
-            return self.answerer.ask(question, conversation_id=cid, options=options, on_event=job.emit,
-                                     is_cancelled=job.is_cancelled)
-        return self.submit("Answering", "engine", run, **callbacks)
+    def ask(self, question: str, conversation_id: int | None, options: AskOptions, **callbacks) -> Job:
+        """Answer on the engine lane, by whoever answers now (the local model or a server)."""
+        return self.submit("Answering", "engine", lambda job: self.answerer.ask(
+            question, conversation_id=conversation_id, options=options, on_event=job.emit,
+            is_cancelled=job.is_cancelled), **callbacks)
 
     def ask_again(self, conversation_id: int, options: AskOptions, **callbacks) -> Job:
         """Think more: the last question of `conversation_id` answered again in place of its answer, as one job on
@@ -215,6 +200,14 @@ class Bridge(QObject):
             return answer
         return self.submit("Thinking more", "engine", run, **callbacks)
 
+    def drop_last_turn(self, conversation_id: int, **callbacks) -> Job:
+        """Remove the last question and its answer, on the engine lane so it comes before the next ask; the
+        result is the question (None when there was none)."""
+        def run(job: Job):
+            dropped = self.history.drop_last_turn(conversation_id)
+            return dropped[0].content if dropped else None
+        return self.submit("Removing the last turn", "engine", run, **callbacks)
+
     def use_remote(self, endpoint: RemoteEndpoint, api_key: str = "", **callbacks) -> Job:
         """Answer through `endpoint` from now on (checked by listing its models); the result is the model name.
         The endpoint is saved and a given API key goes to the keychain. A loaded local model stays loaded."""
@@ -222,7 +215,7 @@ class Bridge(QObject):
             save_endpoint(endpoint)
             if api_key:
                 set_secret(endpoint.secret_name, api_key)
-            remote = RemoteEngine(endpoint, get_secret(endpoint.secret_name), self.history)
+            remote = RemoteEngine(endpoint, get_secret(endpoint.secret_name), self.history, self.engine.library)
             model = remote.model
             self.answerer = remote
             return model
@@ -251,11 +244,9 @@ class Bridge(QObject):
     # -- downloads lane -------------------------------------------------------------------------
     def pull(self, ref: str, **callbacks) -> Job:
         """Download REPO/FILE (or a URL) into the models folder; the result is the file's path."""
-        def run(job: Job):
-            token = get_secret(HUB_TOKEN)
-            target = resolve(ref, token=token)
-            return download(target, models_dir(), token, job.emit, job.is_cancelled)
-        return self.submit(f"Downloading {ref}", "downloads", run, **callbacks)
+        return self.submit(f"Downloading {ref}", "downloads",
+                           lambda job: pull_model(ref, on_progress=job.emit, is_cancelled=job.is_cancelled),
+                           **callbacks)
 
     # -- shutdown -------------------------------------------------------------------------------
     def cancel_all(self) -> None:
@@ -270,7 +261,7 @@ class Bridge(QObject):
         closers = {"engine": lambda job: self.engine.unload(), "documents": lambda job: self._close_library(),
                    "downloads": lambda job: None}
         for lane, thread in self._threads.items():
-            self._runners[lane].post_and_wait.emit(Job("Closing", lane, closers[lane]))
+            self._runners[lane].post_and_wait.emit(Job("Closing", lane, closers[lane], self._relay))
             thread.quit()
             if not thread.wait(wait_ms):
                 log.warning("the %s thread did not stop within %d ms", lane, wait_ms)
@@ -280,7 +271,3 @@ class Bridge(QObject):
         if self._library is not None:
             self._library.close()
             self._library = None
-
-
-def progress_fraction(p: Progress) -> float | None:
-    return p.done / p.total if p.total > 0 else None

@@ -11,11 +11,9 @@ import time
 from dataclasses import asdict
 
 from app import cli_models
-from engine import (AskOptions, Cancelled, Engine, LoadSettings, PonderError, Progress, Registry, SamplingSettings,
-                    ThinkingRequest, Token, detect_backend)
-from engine.models.default import DEFAULT_MODEL
-from engine.remote import RemoteEndpoint, RemoteEngine
-from engine.secrets import get_secret
+from engine import (DEFAULT_MODEL, Answerer, AskOptions, Cancelled, Engine, Library, LoadSettings, PonderError,
+                    Progress, Registry, RemoteEndpoint, RemoteEngine, SamplingSettings, ThinkingRequest, Token,
+                    detect_backend, get_secret)
 
 
 MODEL_DEFAULT = object()  # --budget not given (argparse would run a string default through _budget)
@@ -37,7 +35,8 @@ def _positive(kind):
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a model name from `ponder models`, or a path to a .gguf file (default: "
                    f"{DEFAULT_MODEL.name}, built in)")
-    p.add_argument("--ctx", type=_positive(int), default=4096, help="context size in tokens (default 4096)")
+    p.add_argument("--ctx", type=_positive(int), default=4096, help="context size in tokens (default 4096); with "
+                   "--remote, the server's, to size the documents sent")
     p.add_argument("--threads", type=_positive(int), help="CPU threads (default: physical cores)")
     p.add_argument("--gpu-layers", type=int, help="layers to offload (-1 all, 0 none; default: all if a GPU)")
 
@@ -224,7 +223,7 @@ def answer_json(answer) -> dict:
     return {
         "answer": answer.text, "reasoning": answer.reasoning,
         "thinking_tokens": answer.usage.thinking_tokens, "answer_tokens": answer.usage.answer_tokens,
-        "budget": answer.budget, "sources": list(answer.sources), "model": answer.model,
+        "budget": answer.budget, "sources": [asdict(s) for s in answer.sources], "model": answer.model,
         "backend": answer.backend, "timings": asdict(answer.timings), "usage": asdict(answer.usage),
         "stop_reason": answer.stop_reason, "conversation_id": answer.conversation_id,
         "thinking": asdict(answer.thinking) if answer.thinking else None,
@@ -234,10 +233,9 @@ def answer_json(answer) -> dict:
 
 def cmd_ask(args) -> int:
     options = _options(args)
+    engine: Answerer
     if args.remote:
-        if options.collection:
-            raise CliError("--collection works with local models only, for now")
-        endpoint = RemoteEndpoint(args.remote, args.remote_model, args.remote_prefilled_think)
+        endpoint = RemoteEndpoint(args.remote, args.remote_model, args.remote_prefilled_think, n_ctx=args.ctx)
         engine = RemoteEngine(endpoint, get_secret(endpoint.secret_name))
     else:
         engine = Engine()
@@ -258,12 +256,10 @@ def _print_sources(answer) -> None:
     if answer.notice:
         print(f"note: {answer.notice}", file=sys.stderr)
     for s in answer.sources:
-        print(f"[{s['n']}] {s['path']}" + (f", page {s['page']}" if s["page"] is not None else ""))
+        print(f"[{s.n}] {s.path}" + (f", page {s.page}" if s.page is not None else ""))
 
 
 def cmd_index(args) -> int:
-    from engine.rag.library import Library
-
     library = Library()
     with Interrupt() as cancelled:
         report = library.index(args.collection, args.paths, _progress_printer(), cancelled, embed=not args.no_embed)
@@ -292,8 +288,6 @@ def _print_report(report, as_json: bool) -> None:
 
 
 def cmd_search(args) -> int:
-    from engine.rag.library import Library
-
     hits = Library().search(args.collection, args.query, args.k, args.mode)
     if args.json:
         print(json.dumps([{"path": h.path, "page": h.page, "score": h.score, "snippet": h.snippet} for h in hits]))
@@ -305,8 +299,6 @@ def cmd_search(args) -> int:
 
 
 def cmd_collections(args) -> int:
-    from engine.rag.library import Library
-
     library = Library()
     if args.action == "rename":
         library.rename(args.old, args.new)
@@ -316,11 +308,11 @@ def cmd_collections(args) -> int:
         return 0
     found = library.collections()
     if args.json:
-        print(json.dumps(found))
+        print(json.dumps([asdict(c) for c in found]))
         return 0
     for c in found:
-        print(f"{c['name']:24} {c['files']:>6} files {c['chunks']:>8} chunks {c['embedded']:>8} embedded "
-              f"{c['skipped']:>4} skipped  {', '.join(c['roots'])}")
+        print(f"{c.name:24} {c.files:>6} files {c.chunks:>8} chunks {c.embedded:>8} embedded "
+              f"{c.skipped:>4} skipped  {', '.join(c.roots)}")
     return 0
 
 

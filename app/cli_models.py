@@ -6,12 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from engine import Registry
-from engine.models.catalog import load_catalog
-from engine.models.download import download, resolve
-from engine.paths import models_dir
-from engine.remote import RemoteEndpoint
-from engine.secrets import HUB_TOKEN, delete_secret, get_secret, set_secret
+from engine import HUB_TOKEN, Registry, RemoteEndpoint, delete_secret, load_catalog, pull_model, set_secret
 
 
 def add_parsers(msub) -> None:
@@ -28,9 +23,7 @@ def add_parsers(msub) -> None:
 
 
 def cmd_pull(args, on_progress, is_cancelled) -> int:
-    token = get_secret(HUB_TOKEN)
-    target = resolve(args.ref, token=token, sha256=args.sha256)
-    path = download(target, models_dir(), token, on_progress, is_cancelled)
+    path = pull_model(args.ref, args.sha256, on_progress, is_cancelled)
     entry = Registry().find(str(path))
     facts = f" ({entry.info.architecture}, {entry.info.size_label}, {entry.info.quantization})" if entry.info else ""
     print(f"downloaded {path.name}{facts}; `ponder ask --model {entry.name} …` uses it")

@@ -1,4 +1,4 @@
-"""Ponder's entry point, frozen or not: the CLI when given arguments, otherwise the interactive chat."""
+"""Ponder's entry point, frozen or not: the CLI when given arguments, otherwise the window."""
 from __future__ import annotations
 
 import multiprocessing

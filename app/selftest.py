@@ -54,7 +54,7 @@ def run_gui_selftest(as_json: bool = False, gpu_layers: int | None = None) -> in
 
     def answered(answer) -> None:
         shown = window.chat.answers[-1].text if window.chat.answers else ""
-        facts = dict(answer=answer.text, shown_in_window=shown, streamed_tokens=window._stream["answer"],
+        facts = dict(answer=answer.text, shown_in_window=shown, streamed_tokens=window.streamed.answer,
                      decode_tok_s=answer.timings.decode_tok_s)
         # The check's conversation is not the person's: remove it before closing.
         window.bridge.read("Cleaning up", lambda b: b.history.delete(answer.conversation_id),

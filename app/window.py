@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
@@ -17,14 +18,34 @@ from app.widgets.chat_view import THINK_MORE_KEYS, AnswerWidget, ChatView, Conte
 from app.widgets.composer import Composer, budget_from_setting, budget_to_setting
 from app.widgets.documents import DocumentsPanel
 from app.widgets.preferences import PreferencesDialog
-from engine import (Answer, AskOptions, Failure, IndexReport, ModelInfo, Progress, SamplingSettings, Settings,
-                    ThinkingRequest, Token)
-from engine.paths import config_dir
-from engine.remote import load_endpoints
-from engine.settings import read_json, write_json_atomic
+from engine import (Answer, AskOptions, ConversationStarted, Failure, IndexReport, ModelInfo, Progress,
+                    SamplingSettings, Settings, ThinkingRequest, Token, config_dir, load_endpoints, read_json,
+                    write_json_atomic)
 
 log = logging.getLogger(__name__)
 WATCH_EVERY_MS = 10_000  # how often the collections' folders are checked for changes while the app runs
+
+
+@dataclass(slots=True)
+class Streamed:
+    """What the running answer has streamed so far: the status bar's counts and speed."""
+
+    thinking: int = 0
+    answer: int = 0
+    first: float = 0.0  # perf_counter() of the first and the last token
+    last: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.thinking + self.answer
+
+    def add(self, kind: str) -> None:
+        if kind == "thinking":
+            self.thinking += 1
+        else:
+            self.answer += 1
+        self.last = time.perf_counter()
+        self.first = self.first or self.last
 
 
 class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
@@ -45,7 +66,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         self.answer_widget: AnswerWidget | None = None
         self._retry_of: AnswerWidget | None = None  # the first answer, while Think more writes another beside it
         self._answering_in: int | None = None  # the conversation the running answer belongs to
-        self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
+        self.streamed = Streamed()
         self._closing = False
         self._editing: int | None = None  # the conversation whose last question is being edited
         self._build()
@@ -265,15 +286,16 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         self.chat.add_question(question)
         budget = self.composer.budget.budget()
         self._start_answer(self.chat.add_answer(budget))
+        options = replace(self.options(), remember=(("budget", budget_to_setting(budget)),))
         self.answer_job = self.bridge.ask(
-            question, self.conversation_id, self.options(), {"budget": budget_to_setting(budget)},
-            on_event=self._on_answer_event, on_done=self._on_answer, on_failed=self._on_answer_failed)
+            question, self.conversation_id, options, on_event=self._on_answer_event, on_done=self._on_answer,
+            on_failed=self._on_answer_failed)
         return self.answer_job
 
     def _start_answer(self, widget: AnswerWidget, retry_of: AnswerWidget | None = None) -> None:
         self.answer_widget, self._retry_of = widget, retry_of
         self._answering_in = self.conversation_id
-        self._stream = {"thinking": 0, "answer": 0, "first": 0.0, "last": 0.0}
+        self.streamed = Streamed()
         self.composer.set_answering(True)
         self.chat.set_answering(True)
 
@@ -287,25 +309,21 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
             self.statusBar().clearMessage()
 
     def _on_answer_event(self, event) -> None:
-        if isinstance(event, tuple) and event[0] == "conversation":
-            self._answering_in = event[1]
+        if isinstance(event, ConversationStarted):
+            self._answering_in = event.conversation_id
             if self.conversation_id is None:
-                self.conversation_id = event[1]
+                self.conversation_id = event.conversation_id
                 self.refresh_conversations()
             return
         if not isinstance(event, Token):
             return
-        s = self._stream
-        now = time.perf_counter()
-        s[event.kind] += 1
-        s["first"] = s["first"] or now
-        s["last"] = now
+        s = self.streamed
+        s.add(event.kind)
         if self.answer_widget is not None:
             self.answer_widget.add_token(event.text, event.kind)
-        n = s["thinking"] + s["answer"]
-        if n > 1 and s["last"] > s["first"]:
-            self.speed_label.setText(f"{(n - 1) / (s['last'] - s['first']):.1f} tok/s")
-        self.tokens_label.setText(f"thinking {s['thinking']} · answer {s['answer']}")
+        if s.tokens > 1 and s.last > s.first:
+            self.speed_label.setText(f"{(s.tokens - 1) / (s.last - s.first):.1f} tok/s")
+        self.tokens_label.setText(f"thinking {s.thinking} · answer {s.answer}")
 
     def _answer_ended(self) -> None:
         self.answer_job = None
@@ -325,19 +343,9 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
             widget.finish(answer)
             kept = first is None or answer.stop_reason != "cancelled"  # a stopped Think more put `first` back
             self._kept_after_retry(first, kept)
-            if kept:
-                self._read_prompt(widget, answer.conversation_id)
         elif answer.conversation_id == self.conversation_id:
             self.open_conversation(answer.conversation_id)  # its view was rebuilt while it streamed
         self.refresh_conversations()
-
-    def _read_prompt(self, widget: AnswerWidget, cid: int) -> None:
-        """The exact prompt of the answer just stored, for "What the model saw"."""
-        def prompt(messages):
-            last = [m for m in messages if m.role == "assistant"]
-            if last:
-                widget.prompt = last[-1].meta.get("prompt", "")
-        self.bridge.read("Reading answer", lambda b: b.history.messages(cid), on_done=prompt)
 
     def _on_answer_failed(self, f: Failure) -> None:
         widget, cid, first = self.answer_widget, self._answering_in, self._retry_of
@@ -357,7 +365,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
     def refresh_collections(self) -> None:
         def done(collections):
             self.documents.set_collections(collections)
-            self.composer.set_collections([c["name"] for c in collections])
+            self.composer.set_collections([c.name for c in collections])
         self.bridge.read("Listing collections", lambda b: b.library.collections(), on_done=done,
                          on_failed=lambda f: self.show_error(f.message))
 
@@ -400,8 +408,8 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         def changed(names):
             if names and self.index_job is None:
                 self.index(names[0], [])
-        self.bridge.read("Watching folders", lambda b: [c["name"] for c in b.library.collections()
-                                                        if b.library.pending(c["name"])], on_done=changed)
+        self.bridge.read("Watching folders", lambda b: [c.name for c in b.library.collections()
+                                                        if b.library.pending(c.name)], on_done=changed)
 
     # -- errors and closing ---------------------------------------------------------------------
     def show_error(self, message: str, detail: str = "") -> None:

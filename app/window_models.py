@@ -5,10 +5,8 @@ from dataclasses import replace
 
 from app.bridge import Job
 from app.widgets.models_dialog import ModelsDialog
-from engine import Failure, Progress, Settings
-from engine.errors import ModelError
-from engine.models.catalog import load_catalog
-from engine.remote import RemoteEndpoint, load_endpoints, remove_endpoint
+from engine import (Failure, ModelError, Progress, RemoteEndpoint, Settings, load_catalog, load_endpoints,
+                    remove_endpoint)
 
 
 class ModelsMixin:
@@ -111,7 +109,7 @@ class ModelsMixin:
 
         def failed(f: Failure):
             self.download_job = None
-            paused = f.message == "Stopped." or "paused" in f.message
+            paused = f.kind == "cancelled"
             dialog.download_finished("Paused; Download again resumes where it stopped." if paused else f.message,
                                      error=not paused)
 

@@ -12,21 +12,16 @@ class TurnsMixin:
     """Mixed into MainWindow: uses its bridge, chat view, composer, answer state and `send`."""
 
     def _last_turn(self, then) -> None:
-        """Remove the last question and answer from history (on the engine lane, so it precedes the next ask)."""
+        """Remove the last question and answer from history, then `then(question)`."""
         cid = self.conversation_id
         if cid is None or self.answer_job is not None:
             return
-
-        def drop(engine):
-            dropped = engine.history.drop_last_turn(cid)
-            return dropped[0].content if dropped else None
 
         def done(question):
             if question:
                 self.chat.remove_last_turn()
                 then(question)
-        self.bridge.run_on_engine("Removing the last turn", drop, on_done=done,
-                                  on_failed=lambda f: self.show_error(f.message))
+        self.bridge.drop_last_turn(cid, on_done=done, on_failed=lambda f: self.show_error(f.message))
 
     def regenerate(self) -> None:
         self._last_turn(self.send)
@@ -38,16 +33,16 @@ class TurnsMixin:
         if cid is None or self.answer_job is not None:
             return
 
-        def edit(messages) -> None:
-            question = next((m.content for m in reversed(messages) if m.role == "user"), None)
-            if question is None or cid != self.conversation_id:
+        def edit(turn) -> None:
+            if not turn or cid != self.conversation_id:
                 return
+            question = turn[0].content
             self._editing = cid
             self.composer.edit.setPlainText(question)
             self.composer.edit.setFocus()
             self.statusBar().showMessage("Editing the last question: Enter sends it in place of the old one, "
                                          "Esc gives up")
-        self.bridge.read("Reading the last question", lambda b: b.history.messages(cid), on_done=edit)
+        self.bridge.read("Reading the last question", lambda b: b.history.last_turn(cid), on_done=edit)
 
     def think_more(self, first: AnswerWidget) -> Job | None:
         """Ask the question `first` answers again one stop up the slider and show the new answer beside it. The

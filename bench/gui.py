@@ -3,6 +3,7 @@ full speed and while a collection indexes. The baseline is the same window's eve
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import replace
 
@@ -58,19 +59,21 @@ def bench_gui_stall() -> list[Result]:
     from app.window import MainWindow
     from engine import Settings, ThinkingRequest
 
+    class LongThinkingWindow(MainWindow):
+        """The small default model stops after a few dozen tokens; a minimum of thinking ("Wait" injections)
+        keeps it streaming at full speed, into the reasoning section, through the same window code."""
+
+        def options(self):
+            return replace(super().options(), thinking=ThinkingRequest(MIN_STREAMED + 128, min_think=MIN_STREAMED))
+
     app = application()
     settings = Settings(n_ctx=2048, max_tokens=384, temperature=0.8)
-    window = MainWindow(settings=settings, persist=False)
+    window = LongThinkingWindow(settings=settings, persist=False)
     window.show()
     window.new_conversation()
     window.refresh_collections()  # as at start-up: the documents lane opens its index and embedder
     _wait(app, window.load_model(settings))
     _wait(app, window.bridge.read("warm", lambda b: b.library.embedder))
-    # The small default model stops after a few dozen tokens; a minimum of thinking ("Wait" injections) keeps it
-    # streaming at full speed, into the reasoning section, through the same window code.
-    plain_options = window.options
-    window.options = lambda: replace(plain_options(), thinking=ThinkingRequest(MIN_STREAMED + 128,
-                                                                               min_think=MIN_STREAMED))
     ticks = TickRecorder()
     with ticks:
         _wait(app, seconds=IDLE_S)
@@ -85,7 +88,7 @@ def bench_gui_stall() -> list[Result]:
             job.done.connect(lambda answer: made.append(answer.conversation_id))
             _wait(app, job)
         answering.append(ticks.gaps_ms())
-        streamed += window._stream["answer"] + window._stream["thinking"]
+        streamed += window.streamed.answer + window.streamed.thinking
         if streamed >= MIN_STREAMED:
             break
     with ticks:
@@ -102,7 +105,7 @@ def bench_gui_stall() -> list[Result]:
     window.close()
     stream = np.concatenate(answering)
     print(f"gui_stall: {streamed} tokens streamed, {len(stream)} ticks while answering, {len(indexing)} while "
-          f"indexing, {len(idle)} idle", flush=True)
+          f"indexing, {len(idle)} idle", file=sys.stderr, flush=True)
     p99 = lambda gaps: round(float(np.percentile(gaps, 99)), 2)
     worst = lambda gaps: round(float(gaps.max()), 2)
     both = np.concatenate([stream, indexing])

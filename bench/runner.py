@@ -7,6 +7,7 @@ Contract (later benchmarks add entries): with --json, one object
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -89,7 +90,9 @@ def run_benchmarks(only: list[str] | None = None, as_json: bool = False, sweep: 
         if only and name not in only:
             continue
         print(f"running {name}…", file=sys.stderr, flush=True)
-        for r in bench():
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            measured = bench()  # whatever a benchmark prints is progress: with --json, stdout is the JSON alone
+        for r in measured:
             results.append(r)
             if not as_json:
                 print(f"{r.name:36} {r.value:10.3f} {r.unit:12} baseline {r.baseline:10.3f}  ratio {r.ratio:6.3f}  "

@@ -2,66 +2,52 @@
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from engine.answering import Answerer, question_answer_pairs
 from engine.budget.driver import PromptParts, ThinkingRequest, ThinkingRun, prompt_parts
 from engine.budget.formats import SCAFFOLD_COMPLETION, ThinkingSupport, thinking_support
-from engine.chat.history import History
+from engine.chat.history import History, StoredMessage
 from engine.chat.prompt import PackedPrompt, answer_reserve, pack_prompt
 from engine.chat.recorder import AnswerRecorder
 from engine.chat.templates import Message, render_template, resolve_format
-from engine.errors import Cancelled
 from engine.events import Answer, Progress, ThinkingReport, Timings, Usage
 from engine.models.inspect import ModelInfo
 from engine.models.registry import Registry
-from engine.paths import data_dir
-from engine.rag.library import INSTRUCTION, DocumentContext, Library
+from engine.options import AskOptions
+from engine.rag.library import INSTRUCTION, Library
 from engine.runtime.backend import Backend, detect_backend
-from engine.runtime.loop import GenerationSettings, Generated, SamplingSettings, generate
+from engine.runtime.loop import GenerationSettings, Generated, generate
 from engine.runtime.session import CancelFn, LoadSettings, ModelSession
 
 log = logging.getLogger(__name__)
-EventFn = Callable[[object], None]
-DOCUMENT_MARGIN = 64  # tokens kept free between the documents and the answer reserve (separators, the turn)
 
 
 @dataclass(frozen=True, slots=True)
-class AskOptions:
-    max_tokens: int = 512  # answer tokens; thinking has its own budget
-    sampling: SamplingSettings = SamplingSettings()
-    system_prompt: str = ""
-    prompt_format: str | None = None  # None: the model's setting in the registry (auto by default)
-    template_kwargs: tuple[tuple[str, object], ...] = ()
-    thinking: ThinkingRequest | None = None  # None: Auto for chat models, off for base models
-    collection: str | None = None  # answer from this document collection, citing its sources
+class _LocalPrompt:
+    """A question's prompt on the loaded model, and the thinking it was built for."""
+
+    question: str
+    options: AskOptions
+    support: ThinkingSupport
+    request: ThinkingRequest
+    parts: PromptParts
+    packed: PackedPrompt
 
 
-class Engine:
-    """Owns at most one loaded model. Not thread-safe: the GUI's worker thread or the CLI drives it."""
+class Engine(Answerer):
+    """Owns at most one loaded model and answers with it. Not thread-safe: the GUI's engine lane or the CLI
+    drives it."""
 
-    def __init__(self, registry: Registry | None = None, history: History | None = None) -> None:
+    def __init__(self, registry: Registry | None = None, history: History | None = None,
+                 library: Library | None = None) -> None:
+        super().__init__(history, library)
         self.registry = registry or Registry()
-        self._history = history
         self.session: ModelSession | None = None
         self.model_path: Path | None = None
         self._support: dict[str, ThinkingSupport] = {}
-        self._library: Library | None = None
-
-    @property
-    def library(self) -> Library:
-        """Document collections (opened on first use)."""
-        if self._library is None:
-            self._library = Library()
-        return self._library
-
-    @property
-    def history(self) -> History:
-        if self._history is None:
-            self._history = History(data_dir() / "history.sqlite3")
-        return self._history
 
     @property
     def backend(self) -> Backend:
@@ -96,14 +82,7 @@ class Engine:
 
     def conversation_turns(self, conversation_id: int) -> list[tuple[str, str]]:
         """The (question, answer) pairs of a conversation, oldest first (reasoning is not replayed)."""
-        turns, pending = [], None
-        for m in self.history.messages(conversation_id):
-            if m.role == "user":
-                pending = m.content
-            elif m.role == "assistant" and pending is not None:
-                turns.append((pending, m.content))
-                pending = None
-        return turns
+        return question_answer_pairs(self.history.messages(conversation_id))
 
     # -- thinking -------------------------------------------------------------------------------
     def _prompt_format(self, options: AskOptions) -> str:
@@ -151,74 +130,44 @@ class Engine:
         tokens = self._require_session().tokenize(support.format.start)
         return tuple(tokens) if len(tokens) == 1 else ()
 
-    # -- answering ------------------------------------------------------------------------------
-    def ask(self, question: str, *, conversation_id: int | None = None, options: AskOptions = AskOptions(),
-            on_event: EventFn | None = None, is_cancelled: CancelFn | None = None) -> Answer:
-        """Answer `question`, continuing `conversation_id` (a new conversation when None); stream Token events."""
-        started = time.perf_counter()
-        question = question.strip()
-        if not question:
-            raise ValueError("The question is empty.")
-        session = self._require_session()
-        history = self.history
-        if options.collection:
-            self.library.store.collection_id(options.collection)  # CollectionError before anything is written
-        if conversation_id is None:
-            conversation_id = history.create_conversation(question[:60])
-        options = self._attach_collection(conversation_id, options)
-        support = self.thinking_support(self._prompt_format(options))
-        request = self.thinking_request(options, support)
-        documents = self._documents(question, options) if options.collection else None
-        parts = prompt_parts(support, request, cites=documents is not None)
-        if documents is not None:
-            system = "\n\n".join(p for p in (options.system_prompt, INSTRUCTION, documents.text) if p)
-            options = replace(options, system_prompt=system)
-        packed = self.prepare_prompt(question, self.conversation_turns(conversation_id), options, parts)
-        history.add_message(conversation_id, "user", question)
-        recorder = AnswerRecorder(history, conversation_id, on_event)
-        run = None
-        if parts.thinking:
-            room = session.n_ctx - len(packed.tokens) - answer_reserve(options.max_tokens, session.n_ctx)
-            run = ThinkingRun(session, support, request, question, options.sampling, room, recorder.on_thinking)
-        settings = GenerationSettings(options.max_tokens, packed.stop, options.sampling,
-                                      self._banned_in_answer(support) if run else (), support.format.result_line)
-        try:
-            generated = generate(session, packed.tokens, settings, recorder.on_text, is_cancelled, run)
-        except Exception as e:
-            recorder.finish("cancelled" if isinstance(e, Cancelled) else "error", {"error": str(e)})
-            raise
-        report = run.report(generated.last) if run else ThinkingReport(support.format.name, 0, 0, "off")
-        answer = self._answer(generated, packed, conversation_id, started, recorder.reasoning.strip(), report,
-                              run.first_sampled if run else 0.0)
-        if documents is not None:
-            answer = replace(answer, sources=documents.sources, context=documents.text, notice=documents.note)
-        recorder.finish("cancelled" if generated.stop_reason == "cancelled" else "complete",
-                        {"usage": asdict(answer.usage), "timings": asdict(answer.timings), "thinking": asdict(report),
-                         "stop_reason": answer.stop_reason, "model": answer.model, "prompt": packed.text,
-                         "sources": list(answer.sources), "notice": answer.notice}, answer.text)
-        return answer
+    # -- answering: the turn's lifecycle is Answerer.ask; these are the local model's own steps ----------
+    def _get_ready(self) -> None:
+        self._require_session()
 
-    def _attach_collection(self, conversation_id: int, options: AskOptions) -> AskOptions:
-        """A collection named with a question stays attached to its conversation: later questions use it
-        too, until another one is named ("" detaches)."""
-        conversation = self.history.conversation(conversation_id)  # HistoryError when it does not exist
-        attached = conversation.settings.get("collection") or None
-        if options.collection is None:
-            return replace(options, collection=attached) if attached else options
-        if options.collection != attached:
-            self.history.update_settings(conversation_id, {**conversation.settings,
-                                                           "collection": options.collection or None})
-        return replace(options, collection=options.collection or None)
-
-    def _documents(self, question: str, options: AskOptions) -> DocumentContext:
-        """The collection's text for this question, sized to what the context window leaves free."""
+    def _document_room(self, question: str, earlier: list[StoredMessage],
+                       options: AskOptions) -> tuple[Callable[[str], int], int]:
+        """The documents may take what the context leaves beside the instruction, the question and the answer
+        (earlier turns make room: the oldest are dropped first)."""
         session = self._require_session()
         overhead = len(self.prepare_prompt(question, [], replace(options, system_prompt=INSTRUCTION)).tokens)
-        budget = session.n_ctx - answer_reserve(options.max_tokens, session.n_ctx) - overhead - DOCUMENT_MARGIN
-        return self.library.context(options.collection, question, lambda t: len(session.tokenize(t)), max(0, budget))
+        room = session.n_ctx - answer_reserve(options.max_tokens, session.n_ctx) - overhead
+        return (lambda text: len(session.tokenize(text))), room
 
-    def _answer(self, g: Generated, packed: PackedPrompt, conversation_id: int, started: float, reasoning: str,
-                report: ThinkingReport, first_thinking: float) -> Answer:
+    def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions, cites: bool) -> _LocalPrompt:
+        support = self.thinking_support(self._prompt_format(options))
+        request = self.thinking_request(options, support)
+        parts = prompt_parts(support, request, cites=cites)
+        packed = self.prepare_prompt(question, question_answer_pairs(earlier), options, parts)
+        return _LocalPrompt(question, options, support, request, parts, packed)
+
+    def _generate(self, p: _LocalPrompt, recorder: AnswerRecorder, is_cancelled: CancelFn,
+                  started: float) -> Answer:
+        session = self._require_session()
+        run = None
+        if p.parts.thinking:
+            room = session.n_ctx - len(p.packed.tokens) - answer_reserve(p.options.max_tokens, session.n_ctx)
+            run = ThinkingRun(session, p.support, p.request, p.question, p.options.sampling, room,
+                              recorder.on_thinking)
+        settings = GenerationSettings(p.options.max_tokens, p.packed.stop, p.options.sampling,
+                                      self._banned_in_answer(p.support) if run else (),
+                                      p.support.format.result_line)
+        generated = generate(session, p.packed.tokens, settings, recorder.on_text, is_cancelled, run)
+        report = run.report(generated.last) if run else ThinkingReport(p.support.format.name, 0, 0, "off")
+        return self._answer(generated, p.packed, started, recorder.reasoning.strip(), report,
+                            run.first_sampled if run else 0.0)
+
+    def _answer(self, g: Generated, packed: PackedPrompt, started: float, reasoning: str, report: ThinkingReport,
+                first_thinking: float) -> Answer:
         session = self._require_session()
         evaluated = len(packed.tokens) - g.reused_tokens
         usage = Usage(prompt_tokens=len(packed.tokens), reused_tokens=g.reused_tokens, evaluated_tokens=evaluated,
@@ -230,5 +179,4 @@ class Engine:
             decode_tok_s=round(g.decode_tok_s, 1))
         return Answer(text=g.text.strip(), stop_reason=g.stop_reason, usage=usage, timings=timings,
                       reasoning=reasoning, model=session.info.name, backend=self.backend.name,
-                      budget=report.budget,
-                      conversation_id=conversation_id, thinking=report)
+                      budget=report.budget, thinking=report, prompt=packed.text)

@@ -31,6 +31,10 @@ class HistoryError(PonderError):
     """The conversation history could not be read or written."""
 
 
+class RemoteError(PonderError):
+    """A remote engine could not be reached or answered with an error."""
+
+
 class Cancelled(PonderError):
     """The user stopped the job."""
 

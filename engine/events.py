@@ -1,7 +1,7 @@
 """Plain, frozen data that crosses threads: the engine emits these, the GUI and CLI render them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -11,6 +11,13 @@ class Progress:
     done: float
     total: float
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationStarted:
+    """A question without a conversation started this one (emitted before its first Token)."""
+
+    conversation_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +48,8 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class ThinkingReport:
-    """How an answer's thinking went. closed_by: model, budget (forced), early (Auto), repeat (looping), off,
-    cancelled."""
+    """How an answer's thinking went. closed_by: model, budget (forced), early (Auto), repeat (looping), off
+    (no thinking), cancelled (stopped while thinking)."""
 
     format: str
     budget: int
@@ -58,14 +65,22 @@ class ThinkingReport:
     answer_s: float = 0.0
     explanation: str = ""  # for the person, in words: what Auto chose and why, where and why thinking stopped
 
-    @property
-    def forced_close(self) -> bool:
-        return self.closed_by in ("budget", "early", "repeat")
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A numbered passage an answer from documents was given, as the answer cites it: [n]."""
+
+    n: int
+    path: str
+    page: int | None  # None: the file has no pages
+    snippet: str  # the passage's start, on one line
+    score: float  # its search score; 1.0 when the whole collection was sent
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A finished (or stopped) answer. `stop_reason`: eos, stop, length, cancelled."""
+    """A finished (or stopped) answer. `stop_reason`: eos, stop (a stop string or the result line), length
+    (max_tokens), context (the context window is full), cancelled (the person stopped it, at any point)."""
 
     text: str
     stop_reason: str
@@ -75,16 +90,19 @@ class Answer:
     model: str = ""
     backend: str = ""
     budget: int | None = None
-    sources: tuple = field(default_factory=tuple)
+    sources: tuple[Source, ...] = ()
     conversation_id: int | None = None
     thinking: ThinkingReport | None = None
     context: str = ""  # the documents text the model was given (with numbered sources)
     notice: str = ""  # something the person should know about how the answer was made
+    prompt: str = ""  # the exact prompt the model was given, as text ("What the model saw")
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A job failed; `message` is for the person, `detail` for a bug report."""
+    """A job failed; `message` is for the person, `detail` for a bug report. `kind`: "error", or "cancelled"
+    when the person stopped it (a paused download, a load called off)."""
 
     message: str
     detail: str = ""
+    kind: str = "error"

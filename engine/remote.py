@@ -1,6 +1,9 @@
 """A remote engine: any OpenAI-compatible server (llama.cpp's llama-server, vLLM, Ollama, LM Studio,
-llama-cpp-python's server) behind the same `ask` as the local Engine — streaming, cancel, history, and the
-thinking budget enforced on what the server streams.
+llama-cpp-python's server) behind the same `ask` as the local Engine — streaming, cancel, history, documents,
+and the thinking budget enforced on what the server streams.
+
+Documents: retrieval stays on this machine; the numbered passages go to the server in the system message,
+sized to the endpoint's context window (`n_ctx`) with tokens estimated from characters.
 
 The budget: reasoning arrives either as `reasoning_content` deltas or inside `<think>` tags in the content
 (servers stream about one token per delta). The server is asked for the budget itself
@@ -19,20 +22,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from engine.chat.history import History
+from engine.answering import Answerer
+from engine.budget.driver import AUTO_CEILING
+from engine.chat.history import History, StoredMessage
+from engine.chat.prompt import answer_reserve
 from engine.chat.recorder import AnswerRecorder
-from engine.errors import Cancelled, PonderError
+from engine.errors import Cancelled, RemoteError
 from engine.events import Answer, ThinkingReport, Timings, Usage
-from engine.paths import config_dir, data_dir
+from engine.options import AskOptions
+from engine.paths import config_dir
+from engine.rag.library import INSTRUCTION, Library, estimated_tokens
 from engine.settings import read_json, write_json_atomic
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TIMEOUT_S = 120
-AUTO_ALLOWANCE = 2048  # tokens of thinking a server may spend under Auto before the answer's own max_tokens
-
-
-class RemoteError(PonderError):
-    """A remote engine could not be reached or answered with an error."""
+MESSAGE_OVERHEAD = 8  # tokens a chat template adds around each message (role markers, separators)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,7 @@ class RemoteEndpoint:
     url: str  # the API base, e.g. http://127.0.0.1:8080/v1
     model: str = ""  # "" : the first model the server lists
     prefilled_think: bool = False  # the server's chat template opens the thinking span itself (Qwen3.5, QwQ…)
+    n_ctx: int = 4096  # the server's context window in tokens: documents sent with a question are sized to it
 
     @property
     def secret_name(self) -> str:
@@ -54,7 +59,7 @@ def _endpoints_path() -> Path:
 def load_endpoints() -> list[RemoteEndpoint]:
     """Saved servers (their API keys are in the keychain, not here)."""
     rows = read_json(_endpoints_path(), [])
-    known = {"url", "model", "prefilled_think"}
+    known = {"url", "model", "prefilled_think", "n_ctx"}
     return [RemoteEndpoint(**{k: v for k, v in r.items() if k in known}) for r in rows
             if isinstance(r, dict) and r.get("url")]
 
@@ -106,19 +111,29 @@ class _Stream:
     prompt_tokens: int = 0
 
 
-class RemoteEngine:
-    """Answers through a server. Not thread-safe (one ask at a time), like Engine."""
+@dataclass(frozen=True, slots=True)
+class _RemoteRequest:
+    """A question's request body, and the limits Ponder enforces on what streams back."""
 
-    def __init__(self, endpoint: RemoteEndpoint, api_key: str | None = None, history: History | None = None) -> None:
-        self.endpoint, self.api_key = endpoint, api_key
-        self._history = history
-        self._model = endpoint.model
+    body: dict
+    budget: int | None  # thinking tokens; None: Auto (the server's model decides)
+    max_tokens: int  # answer tokens
 
     @property
-    def history(self) -> History:
-        if self._history is None:
-            self._history = History(data_dir() / "history.sqlite3")
-        return self._history
+    def prompt(self) -> str:
+        """The messages sent, as a person reads them ("What the model saw")."""
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.body["messages"])
+
+
+class RemoteEngine(Answerer):
+    """Answers through a server; documents are searched here and sent with the question. Not thread-safe (one
+    ask at a time), like Engine."""
+
+    def __init__(self, endpoint: RemoteEndpoint, api_key: str | None = None, history: History | None = None,
+                 library: Library | None = None) -> None:
+        super().__init__(history, library)
+        self.endpoint, self.api_key = endpoint, api_key
+        self._model = endpoint.model
 
     # -- HTTP -----------------------------------------------------------------------------------
     def _request(self, path: str, body: dict | None = None):
@@ -173,13 +188,6 @@ class RemoteEngine:
                 yield chunk
 
     # -- answering ------------------------------------------------------------------------------
-    def _messages(self, conversation_id: int, question: str, system: str) -> list[dict]:
-        messages = [{"role": "system", "content": system}] if system else []
-        for m in self.history.messages(conversation_id):
-            if m.role in ("user", "assistant") and m.content:
-                messages.append({"role": m.role, "content": m.content})
-        return messages + [{"role": "user", "content": question}]
-
     def _run(self, body: dict, inside: bool, s: _Stream, on_piece, is_cancelled) -> str | None:
         """Stream one request into `s`; "budget" or "length" when Ponder cut it there, else None."""
         splitter = TagSplitter(inside)
@@ -203,28 +211,41 @@ class RemoteEngine:
         finally:
             stream.close()
 
-    def ask(self, question: str, *, conversation_id: int | None = None, options=None,
-            on_event: Callable[[object], None] | None = None,
-            is_cancelled: Callable[[], bool] | None = None) -> Answer:
-        """Answer `question` through the server, continuing `conversation_id`; Token events stream out."""
-        from engine.engine import AskOptions
+    # -- answering: the turn's lifecycle is Answerer.ask; these are the server's own steps -------------
+    def _get_ready(self) -> None:
+        self.model  # the server is reached (and its model named) before anything is written
 
-        options = options or AskOptions()
-        if options.collection:
-            raise RemoteError("Answers from documents need a local model for now: choose one under Models, or "
-                              "ask without documents.")
-        cancelled = is_cancelled or (lambda: False)
-        question = question.strip()
-        if not question:
-            raise ValueError("The question is empty.")
-        started = time.perf_counter()
-        model = self.model
-        if conversation_id is None:
-            conversation_id = self.history.create_conversation(question[:60])
-        messages = self._messages(conversation_id, question, options.system_prompt)
-        self.history.add_message(conversation_id, "user", question)
-        recorder = AnswerRecorder(self.history, conversation_id, on_event)
+    def _document_room(self, question: str, earlier: list[StoredMessage],
+                       options: AskOptions) -> tuple[Callable[[str], int], int]:
+        """The server's tokenizer is out of reach: tokens are estimated generously from characters, and the
+        whole conversation counts (a server is sent every turn)."""
+        n_ctx = self.endpoint.n_ctx
+        sent = [INSTRUCTION, question, *(m.content for m in earlier)]
+        overhead = sum(estimated_tokens(text) + MESSAGE_OVERHEAD for text in sent)
+        return estimated_tokens, n_ctx - answer_reserve(options.max_tokens, n_ctx) - overhead
+
+    def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions,
+                 cites: bool) -> _RemoteRequest:
+        messages = [{"role": "system", "content": options.system_prompt}] if options.system_prompt else []
+        messages += [{"role": m.role, "content": m.content} for m in earlier
+                     if m.role in ("user", "assistant") and m.content]
+        messages.append({"role": "user", "content": question})
         budget = options.thinking.budget if options.thinking is not None else None
+        sampling = options.sampling
+        body = {"model": self.model, "messages": messages, "stream": True, "max_tokens": options.max_tokens,
+                "temperature": sampling.temperature, "stream_options": {"include_usage": True}}
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        if budget is not None:
+            body["thinking_budget_tokens"] = budget
+            body["max_tokens"] += budget
+        else:
+            body["max_tokens"] += AUTO_CEILING  # Auto: the server's model decides; room for as much as Auto buys
+        return _RemoteRequest(body, budget, options.max_tokens)
+
+    def _generate(self, request: _RemoteRequest, recorder: AnswerRecorder, is_cancelled: Callable[[], bool],
+                  started: float) -> Answer:
+        budget, body = request.budget, request.body
         s = _Stream()
         closed_by = "model"
 
@@ -239,7 +260,7 @@ class RemoteEngine:
                 s.thinking.append(text)
                 recorder.on_thinking(text)
                 return None
-            if len(s.answer) >= options.max_tokens:  # the server's max_tokens also covers thinking
+            if len(s.answer) >= request.max_tokens:  # the server's max_tokens also covers thinking
                 s.finish = "length"
                 return "length"
             s.answer_started = s.answer_started or now
@@ -247,34 +268,20 @@ class RemoteEngine:
             recorder.on_text(text)
             return None
 
-        sampling = options.sampling
-        body = {"model": model, "messages": messages, "stream": True, "max_tokens": options.max_tokens,
-                "temperature": sampling.temperature, "stream_options": {"include_usage": True}}
-        if sampling.seed is not None:
-            body["seed"] = sampling.seed
-        if budget is not None:
-            body["thinking_budget_tokens"] = budget
-            body["max_tokens"] += budget
-        else:
-            body["max_tokens"] += AUTO_ALLOWANCE  # Auto: the server's model decides; leave it room to think
         try:
-            cut = self._run(body, self.endpoint.prefilled_think, s, on_piece, cancelled)
+            cut = self._run(body, self.endpoint.prefilled_think, s, on_piece, is_cancelled)
             if cut == "budget":
                 closed_by = "budget"
                 reasoning = "".join(s.thinking)
                 prefill = {"role": "assistant", "content": f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n\n"}
-                body = {**body, "messages": messages + [prefill], "max_tokens": options.max_tokens,
+                body = {**body, "messages": body["messages"] + [prefill], "max_tokens": request.max_tokens,
                         "continue_final_message": True, "add_generation_prompt": False, "thinking_budget_tokens": 0}
-                self._run(body, False, s, lambda k, t: on_piece(k, t, continuing=True), cancelled)
+                self._run(body, False, s, lambda k, t: on_piece(k, t, continuing=True), is_cancelled)
         except Cancelled:
             s.finish = "cancelled"
-        except PonderError as e:
-            recorder.finish("error", {"error": e.message})
-            raise
-        return self._finish(recorder, s, started, budget, closed_by, conversation_id, model)
+        return self._answer(s, started, budget, closed_by, request.prompt)
 
-    def _finish(self, recorder: AnswerRecorder, s: _Stream, started: float, budget: int | None, closed_by: str,
-                conversation_id: int, model: str) -> Answer:
+    def _answer(self, s: _Stream, started: float, budget: int | None, closed_by: str, prompt: str) -> Answer:
         end = time.perf_counter()
         if budget == 0 or not s.thinking:
             closed_by = "off"
@@ -283,15 +290,10 @@ class RemoteEngine:
                                 answer_s=round(end - (s.answer_started or end), 3))
         answer_s = end - s.answer_started if s.answer_started else 0.0
         stop = {"stop": "eos", "length": "length", "cancelled": "cancelled"}.get(s.finish, s.finish or "eos")
-        answer = Answer(
+        return Answer(
             text="".join(s.answer).strip(), stop_reason=stop,
             usage=Usage(prompt_tokens=s.prompt_tokens, thinking_tokens=len(s.thinking), answer_tokens=len(s.answer)),
             timings=Timings(ttft_s=round((s.first or end) - started, 4),
                             decode_tok_s=round(len(s.answer) / answer_s, 1) if answer_s > 0 else 0.0),
-            reasoning="".join(s.thinking).strip(), model=model, backend=f"remote {self.endpoint.url}",
-            budget=budget, conversation_id=conversation_id, thinking=report)
-        recorder.finish("cancelled" if stop == "cancelled" else "complete",
-                        {"usage": asdict(answer.usage), "timings": asdict(answer.timings), "thinking": asdict(report),
-                         "stop_reason": stop, "model": model, "backend": answer.backend}, answer.text)
-        return answer
-
+            reasoning="".join(s.thinking).strip(), model=self.model, backend=f"remote {self.endpoint.url}",
+            budget=budget, thinking=report, prompt=prompt)

@@ -11,6 +11,7 @@ from pathlib import Path
 from engine.paths import config_dir
 
 log = logging.getLogger(__name__)
+AUTO_GPU_LAYERS = -2  # "automatic" as the settings file keeps it: all layers when a GPU can take them, else none
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -44,7 +45,7 @@ class Settings:
     model: str = ""  # empty: the default model
     n_ctx: int = 4096
     n_threads: int = 0  # 0: physical cores
-    n_gpu_layers: int = -2  # -2: all when the backend can offload, else none
+    n_gpu_layers: int = AUTO_GPU_LAYERS  # or a count; -1: every layer
     temperature: float = 0.7
     max_tokens: int = 1024
     system_prompt: str = ""
@@ -55,6 +56,11 @@ class Settings:
         data = read_json(path or config_dir() / "settings.json", {})
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known}) if isinstance(data, dict) else cls()
+
+    @property
+    def gpu_layers(self) -> int | None:
+        """n_gpu_layers as LoadSettings takes it: None for automatic."""
+        return None if self.n_gpu_layers == AUTO_GPU_LAYERS else self.n_gpu_layers
 
     def save(self, path: Path | None = None) -> None:
         write_json_atomic(path or config_dir() / "settings.json", asdict(self))

@@ -11,18 +11,18 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 from app.widgets.composer import BUDGET_STOPS, budget_label, next_budget
 from app.widgets.markdown import MarkdownView, plain_math
 from app.widgets.reasoning import ReasoningSection
-from engine import Answer, StoredMessage, ThinkingReport
+from engine import Answer, Source, StoredMessage, ThinkingReport
 
 
-def source_html(sources) -> str:
+def source_html(sources: tuple[Source, ...]) -> str:
     rows = []
     for s in sources:
-        page = f", page {s['page']}" if s.get("page") is not None else ""
-        url = QUrl.fromLocalFile(s["path"])
-        if s.get("page") is not None and s["path"].lower().endswith(".pdf"):
-            url.setFragment(f"page={s['page']}")  # PDF viewers that take open parameters go to the page
-        rows.append(f"<a href=\"{html.escape(url.toString())}\">[{s['n']}] {html.escape(Path(s['path']).name)}"
-                    f"{page}</a> — <span style='color: palette(mid)'>{html.escape(s.get('snippet', '')[:160])}</span>")
+        page = f", page {s.page}" if s.page is not None else ""
+        url = QUrl.fromLocalFile(s.path)
+        if s.page is not None and s.path.lower().endswith(".pdf"):
+            url.setFragment(f"page={s.page}")  # PDF viewers that take open parameters go to the page
+        rows.append(f"<a href=\"{html.escape(url.toString())}\">[{s.n}] {html.escape(Path(s.path).name)}"
+                    f"{page}</a> — <span style='color: palette(mid)'>{html.escape(s.snippet[:160])}</span>")
     return "<br>".join(rows)
 
 
@@ -55,7 +55,7 @@ class AnswerWidget(QFrame):
         super().__init__()
         self.setObjectName("answer")
         self.text = ""
-        self.prompt = ""  # the exact prompt (from history) for "What the model saw"
+        self.prompt = ""  # the exact prompt, for "What the model saw"
         self.context = ""
         self.dirty = False
         self.budget = budget  # the slider stop it was asked with; None is Auto
@@ -140,6 +140,7 @@ class AnswerWidget(QFrame):
         self.dirty = True
         self.render()
         self.reasoning.show_report(answer.reasoning, answer.thinking)
+        self.prompt = answer.prompt
         self._extras(answer.sources, answer.notice, answer.context)
         t, u = answer.timings, answer.usage
         ended = {"cancelled": " · stopped", "length": " · hit the answer limit",
@@ -151,7 +152,7 @@ class AnswerWidget(QFrame):
                         seconds_of(answer.thinking, t.ttft_s, t.decode_tok_s, u.answer_tokens))
         self._ended()
 
-    def _extras(self, sources, notice: str, context: str) -> None:
+    def _extras(self, sources: tuple[Source, ...], notice: str, context: str) -> None:
         if sources:
             self.sources.setText(source_html(sources))
             self.sources.setVisible(True)
@@ -176,7 +177,7 @@ class AnswerWidget(QFrame):
         self.budget = self.reasoning.budget = asked_budget(self.report)
         self.reasoning.show_report(m.reasoning, self.report)
         self.prompt = m.meta.get("prompt", "")
-        self._extras(m.meta.get("sources", []), m.meta.get("notice", ""), "")
+        self._extras(tuple(Source(**s) for s in m.meta.get("sources", [])), m.meta.get("notice", ""), "")
         self.context_button.setVisible(bool(self.prompt))
         label = {"partial": "cut off when Ponder stopped", "cancelled": "stopped", "error": "failed"}.get(m.state, "")
         self._set_status(" · ".join(p for p in (m.meta.get("model", ""), label) if p), label)

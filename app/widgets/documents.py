@@ -10,7 +10,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem,
                                QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from engine import IndexReport, Progress
+from engine import CollectionSummary, IndexReport, Progress
 
 
 def time_left(started: float, done: float, total: float, now: float | None = None) -> str:
@@ -150,15 +150,15 @@ class DocumentsPanel(QWidget):
         self.collections.addItem(item)
         self.collections.setCurrentItem(item)
 
-    def set_collections(self, collections: list[dict]) -> None:
+    def set_collections(self, collections: list[CollectionSummary]) -> None:
         current = self.current()
         self.collections.blockSignals(True)
         self.collections.clear()
         for c in collections:
-            vectors = "" if c["embedded"] >= c["chunks"] else f", {c['embedded']:,} with vectors"
-            item = QListWidgetItem(f"{c['name']} — {c['files']:,} files, {c['chunks']:,} passages{vectors}")
-            item.setData(Qt.ItemDataRole.UserRole, c["name"])
-            item.setToolTip("\n".join(c["roots"]))
+            vectors = "" if c.embedded >= c.chunks else f", {c.embedded:,} with vectors"
+            item = QListWidgetItem(f"{c.name} — {c.files:,} files, {c.chunks:,} passages{vectors}")
+            item.setData(Qt.ItemDataRole.UserRole, c.name)
+            item.setToolTip("\n".join(c.roots))
             self.collections.addItem(item)
         self.collections.blockSignals(False)
         if current:

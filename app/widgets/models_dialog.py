@@ -11,9 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogBut
                                QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from engine import ModelEntry, Progress, Settings
-from engine.models.catalog import CatalogEntry
-from engine.remote import RemoteEndpoint
+from engine import AUTO_GPU_LAYERS, CatalogEntry, ModelEntry, Progress, RemoteEndpoint, Settings
 
 COLUMNS = ("Model", "Source", "Architecture", "Parameters", "Quantization", "Context", "Thinking", "File")
 CATALOG_COLUMNS = ("Model", "Kind", "Size", "Quantization", "Thinking", "Licence", "This computer")
@@ -65,7 +63,7 @@ class ModelsDialog(QDialog):
         self.threads.setSpecialValueText("automatic (physical cores)")
         self.threads.setValue(settings.n_threads)
         self.gpu_layers = QSpinBox()
-        self.gpu_layers.setRange(-2, 999)
+        self.gpu_layers.setRange(AUTO_GPU_LAYERS, 999)  # its lowest value reads "automatic"
         self.gpu_layers.setSpecialValueText("automatic")
         self.gpu_layers.setValue(settings.n_gpu_layers)
         self.gpu_layers.setToolTip("-1: every layer on the GPU, 0: none, automatic: all when a GPU is found")

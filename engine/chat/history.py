@@ -146,15 +146,19 @@ class History:
     def delete_message(self, message_id: int) -> None:
         self._run("DELETE FROM messages WHERE id=?", (message_id,))
 
-    def drop_last_turn(self, conversation_id: int) -> list[StoredMessage]:
-        """Remove the last question and what follows it (its answer); returns the removed messages, oldest first
-        ([] when there is no question), for `restore_messages`."""
+    def last_turn(self, conversation_id: int) -> list[StoredMessage]:
+        """The last question and what follows it (its answer), oldest first; [] when there is no question."""
         messages = self.messages(conversation_id)
         last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None)
-        if last is None:
-            return []
-        self._run("DELETE FROM messages WHERE conversation_id=? AND id>=?", (conversation_id, messages[last].id))
-        return messages[last:]
+        return [] if last is None else messages[last:]
+
+    def drop_last_turn(self, conversation_id: int) -> list[StoredMessage]:
+        """Remove the last turn; returns the removed messages, oldest first ([] when there is no question), for
+        `restore_messages`."""
+        turn = self.last_turn(conversation_id)
+        if turn:
+            self._run("DELETE FROM messages WHERE conversation_id=? AND id>=?", (conversation_id, turn[0].id))
+        return turn
 
     def restore_messages(self, conversation_id: int, messages: list[StoredMessage]) -> None:
         """Put back what `drop_last_turn` removed, ids and all, in place of anything added to the conversation

@@ -20,6 +20,8 @@ from typing import Callable
 
 from engine.errors import Cancelled, ModelError
 from engine.events import Progress
+from engine.paths import models_dir
+from engine.secrets import HUB_TOKEN, get_secret
 
 log = logging.getLogger(__name__)
 DEFAULT_HUB = "https://huggingface.co"
@@ -111,6 +113,14 @@ def _hash_existing(path: Path, digest, is_cancelled) -> int:
             digest.update(block)
             done += len(block)
     return done
+
+
+def pull_model(ref: str, sha256: str | None = None, on_progress: Callable[[Progress], None] | None = None,
+               is_cancelled: Callable[[], bool] | None = None) -> Path:
+    """Download REPO/FILE from the hub (or a URL) into the models folder, with the hub token from the keychain;
+    returns the verified file."""
+    token = get_secret(HUB_TOKEN)
+    return download(resolve(ref, token=token, sha256=sha256), models_dir(), token, on_progress, is_cancelled)
 
 
 def download(target: PullTarget, folder: Path, token: str | None = None,

@@ -161,10 +161,16 @@ def inspect_model(path: str | Path) -> ModelInfo:
     )
 
 
+COMPUTE_BASE_BYTES = 64_000_000  # what any model's compute graph takes, whatever its width
+F32_BYTES = 4
+BATCH_TOKENS = 512  # LoadSettings.n_batch: the prompt is evaluated this many tokens at a time
+ACTIVATIONS_PER_TOKEN = 16  # a rough allowance: this many f32 vectors of the model's width per batch token
+
+
 def estimate_memory(info: ModelInfo, n_ctx: int) -> int:
     """Bytes of RAM a load needs: the weights, an f16 KV cache for n_ctx, and compute buffers."""
     weights = info.file_size
     kv = info.kv_bytes_per_token * n_ctx
-    # Compute buffers measured at ~150 MB for the default model at n_ctx 4096; scale with width.
-    compute = 64_000_000 + info.embedding_length * 4 * 512 * 16
+    # Compute buffers measured at ~150 MB for the default model at n_ctx 4096; they scale with the model's width.
+    compute = COMPUTE_BASE_BYTES + info.embedding_length * F32_BYTES * BATCH_TOKENS * ACTIVATIONS_PER_TOKEN
     return weights + kv + compute

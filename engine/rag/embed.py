@@ -54,7 +54,7 @@ class Embedder:
         self.info, self.path = info, Path(path)
         self.prefixes = prefixes_for(info.name + " " + Path(path).name)
         mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = 0x7FFFFFFF if backend.default_gpu_layers() < 0 else 0
+        mparams.n_gpu_layers = backend.llama_gpu_layers(None)
         try:
             self._model = internals.LlamaModel(path_model=str(path), params=mparams, verbose=True)
         except ValueError:

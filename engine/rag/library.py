@@ -1,19 +1,22 @@
 """Collections of documents: index them, search them, and build the numbered context an answer cites."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.events import Progress
+from engine.events import Progress, Source
 from engine.models.convert_bert import ensure_default_embedder
 from engine.paths import data_dir, models_dir
 from engine.rag.embed import Embedder
 from engine.rag.index import Indexer, IndexReport, pending_changes
 from engine.rag.search import Hit, merge_rows, search
-from engine.rag.store import ChunkRow, Store
+from engine.rag.store import ChunkRow, CollectionSummary, Store
 
-MAX_CHARS_PER_TOKEN = 10  # no tokenizer packs more into a token on ordinary text (English averages ~4)
+MAX_CHARS_PER_TOKEN = 10  # no tokenizer packs more into a token on ordinary text
+CHARS_PER_TOKEN = 4  # what ordinary English text averages
+ESTIMATE_MARGIN = 1.25  # an estimate without the tokenizer errs high: too many tokens only sends fewer passages
 INSTRUCTION = ("Answer the question using only the numbered sources below. Cite the sources you use as [1], [2]. "
                "If the sources do not contain the answer, say so.")
 
@@ -23,9 +26,8 @@ class DocumentContext:
     """What an answer about documents was given: the text, its numbered sources, and how it was chosen."""
 
     text: str
-    sources: tuple[dict, ...]
-    mode: str  # whole or retrieval
-    note: str = ""
+    sources: tuple[Source, ...]
+    note: str = ""  # why not all of the collection was sent, when it was not
 
 
 class Library:
@@ -63,7 +65,7 @@ class Library:
         cid = self.store.collection_id(name)
         return search(self.store, self.embedder if mode != "bm25" else None, cid, query, k, mode)
 
-    def collections(self) -> list[dict]:
+    def collections(self) -> list[CollectionSummary]:
         return self.store.collections()
 
     def rename(self, old: str, new: str) -> None:
@@ -78,7 +80,7 @@ class Library:
         cid = self.store.collection_id(name)
         chars = self.store.text_length(cid)
         if chars > budget * MAX_CHARS_PER_TOKEN:  # too big for sure: don't load and tokenize all of it
-            size = f"about {chars // 4:,}"
+            size = f"about {chars // CHARS_PER_TOKEN:,}"
         else:
             pages: dict[tuple[str, int | None], list[ChunkRow]] = {}
             for row in self.store.file_chunks(cid):
@@ -86,7 +88,7 @@ class Library:
             text, sources = _numbered([(path, page, merge_rows(rows), 1.0) for (path, page), rows in pages.items()])
             tokens = count_tokens(text)
             if tokens <= budget:
-                return DocumentContext(text, sources, "whole")
+                return DocumentContext(text, sources)
             size = f"{tokens:,}"
         hits = search(self.store, self.embedder, cid, question, k)
         while hits:
@@ -96,14 +98,18 @@ class Library:
             hits = hits[:-1]
         note = (f"The collection is too large to send whole ({size} tokens; {budget:,} fit with this question), "
                 f"so the answer uses the {len(hits)} most relevant passages.")
-        return DocumentContext(text if hits else "", sources if hits else (), "retrieval", note)
+        return DocumentContext(text if hits else "", sources if hits else (), note)
 
 
-def _numbered(parts: list[tuple[str, int | None, str, float]]) -> tuple[str, tuple[dict, ...]]:
+def estimated_tokens(text: str) -> int:
+    """Tokens `text` takes where the model's tokenizer is out of reach (a remote server), erring high."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN * ESTIMATE_MARGIN)
+
+
+def _numbered(parts: list[tuple[str, int | None, str, float]]) -> tuple[str, tuple[Source, ...]]:
     blocks, sources = [], []
     for n, (path, page, text, score) in enumerate(parts, start=1):
         where = Path(path).name + (f", page {page}" if page is not None else "")
         blocks.append(f"[{n}] {where}\n{text.strip()}")
-        sources.append({"n": n, "path": path, "page": page, "snippet": " ".join(text.split())[:220],
-                        "score": score})
+        sources.append(Source(n, path, page, " ".join(text.split())[:220], score))
     return "\n\n".join(blocks), tuple(sources)

@@ -50,6 +50,19 @@ CREATE TABLE IF NOT EXISTS vectors (
 
 
 @dataclass(frozen=True, slots=True)
+class CollectionSummary:
+    """A collection as the documents panel and `ponder collections` list it."""
+
+    name: str
+    created: float
+    files: int  # indexed files
+    skipped: int  # files that could not be read
+    chunks: int  # passages
+    embedded: int  # passages with a vector (fewer than chunks while vectors are still being made)
+    roots: tuple[str, ...] = ()  # the folders and files it was made from
+
+
+@dataclass(frozen=True, slots=True)
 class StoredFile:
     id: int
     path: str
@@ -119,7 +132,7 @@ class Store:
         self.q("INSERT INTO collections (name, created) VALUES (?, ?)", (name, time.time()))
         return self.collection_id(name)
 
-    def collections(self) -> list[dict]:
+    def collections(self) -> list[CollectionSummary]:
         rows = self.q("""SELECT c.name, c.created,
             (SELECT count(*) FROM files f WHERE f.collection_id=c.id AND f.skipped=''),
             (SELECT count(*) FROM files f WHERE f.collection_id=c.id AND f.skipped!=''),
@@ -127,9 +140,9 @@ class Store:
             (SELECT count(*) FROM vectors v JOIN chunks k ON v.chunk_id=k.id JOIN files f ON k.file_id=f.id
              WHERE f.collection_id=c.id)
             FROM collections c ORDER BY c.name""")
-        return [{"name": r[0], "created": r[1], "files": r[2], "skipped": r[3], "chunks": r[4], "embedded": r[5],
-                 "roots": [p for (p,) in self.q("SELECT path FROM roots r JOIN collections c ON r.collection_id=c.id "
-                                                "WHERE c.name=? ORDER BY path", (r[0],))]} for r in rows]
+        return [CollectionSummary(*r, roots=tuple(p for (p,) in self.q(
+            "SELECT path FROM roots r JOIN collections c ON r.collection_id=c.id WHERE c.name=? ORDER BY path",
+            (r[0],)))) for r in rows]
 
     def rename(self, old: str, new: str) -> None:
         cid = self.collection_id(old)

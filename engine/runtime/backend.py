@@ -138,3 +138,12 @@ def default_threads() -> int:
 def default_gpu_layers() -> int:
     """All layers when the build can offload, none otherwise (-1 means all)."""
     return -1 if detect_backend().gpu_offload else 0
+
+
+LLAMA_ALL_LAYERS = 0x7FFFFFFF  # llama.cpp offloads min(n_gpu_layers, the model's layers): the largest int is all
+
+
+def llama_gpu_layers(layers: int | None) -> int:
+    """The n_gpu_layers llama.cpp takes for Ponder's: None this machine's default, -1 (any negative) all."""
+    layers = default_gpu_layers() if layers is None else layers
+    return LLAMA_ALL_LAYERS if layers < 0 else layers

@@ -134,10 +134,15 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
              on_text: Callable[[str], None] | None = None, is_cancelled: CancelFn | None = None,
              before_answer: Callable[[CancelFn], None] | None = None) -> Generated:
     """Evaluate `prompt` (reusing the cached prefix) and sample until a stop; stream text to on_text.
-    `before_answer` runs between the prompt and the answer (the thinking span lives there)."""
+    `before_answer` runs between the prompt and the answer (the thinking span lives there).
+    A stop, whenever it comes, returns with stop_reason "cancelled": the one way an answer reports it."""
     cancelled = is_cancelled or (lambda: False)
     start = time.perf_counter()
-    reused = session.prepare(prompt, cancelled)
+    try:
+        reused = session.prepare(prompt, cancelled)
+    except Cancelled:  # stopped while the prompt was evaluated: nothing sampled
+        now = time.perf_counter()
+        return Generated("", "cancelled", 0, 0, start, now, now, now)
     prefilled = time.perf_counter()
     if before_answer is not None:
         before_answer(cancelled)

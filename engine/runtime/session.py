@@ -1,7 +1,7 @@
 """A loaded model and its context: the token stream held in the KV cache, and what can be reused.
 
-This and loop.py are the only modules that talk to llama-cpp-python's
-internals, so a version bump touches one place.
+This, loop.py, backend.py and rag/embed.py are the only modules that talk to
+llama-cpp-python's internals, so a version bump touches those four.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class LoadSettings:
 
     n_ctx: int = 4096
     n_threads: int | None = None
-    n_gpu_layers: int | None = None
+    n_gpu_layers: int | None = None  # -1: every layer, 0: none
     n_batch: int = 512
     use_mmap: bool = True
 
@@ -45,8 +45,7 @@ _CPU_ONLY = (ctypes.c_void_p * 1)()
 
 def _model_params(settings: LoadSettings, callback) -> llama_cpp.llama_model_params:
     params = llama_cpp.llama_model_default_params()
-    layers = backend.default_gpu_layers() if settings.n_gpu_layers is None else settings.n_gpu_layers
-    params.n_gpu_layers = 0x7FFFFFFF if layers < 0 else layers
+    params.n_gpu_layers = backend.llama_gpu_layers(settings.n_gpu_layers)
     if settings.n_gpu_layers == 0:  # asked for no GPU: none is even opened (CI's Mac has a GPU that hangs Metal)
         params.devices = ctypes.addressof(_CPU_ONLY)
     params.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP if settings.use_mmap else llama_cpp.LLAMA_LOAD_MODE_NONE

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.widgets.composer import BUDGET_STOPS
-from engine import Answer, Settings
+from engine import Answer, ConversationStarted, Settings
 
 WAIT_MS = 120_000
 
@@ -41,9 +41,9 @@ def ask(qtbot, window, question: str) -> Answer:
 
 
 def test_ask_streams_the_answer_into_the_window(qtbot, window):
-    tokens = []
+    events = []
     job = window.send("What is the capital of France?")
-    job.event.connect(tokens.append)
+    job.event.connect(events.append)  # connected after submitting, it still sees every event
     assert not window.composer.send_button.isEnabled() and window.composer.stop_button.isEnabled()
     with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
         pass
@@ -52,7 +52,9 @@ def test_ask_streams_the_answer_into_the_window(qtbot, window):
     widget = window.chat.answers[-1]
     assert widget.text == answer.text
     assert widget.body.toPlainText().strip() == answer.text.strip()
-    assert window._stream["answer"] >= 1  # tokens arrived one by one before the result
+    assert window.streamed.answer >= 1  # tokens arrived one by one before the result
+    assert events[0] == ConversationStarted(answer.conversation_id) == ConversationStarted(window.conversation_id)
+    assert "".join(e.text for e in events[1:] if e.kind == "answer").strip() == answer.text
     assert window.composer.send_button.isEnabled() and not window.composer.stop_button.isEnabled()
     assert "answer" in window.tokens_label.text() and "tok/s" in window.speed_label.text()
 
@@ -60,7 +62,7 @@ def test_ask_streams_the_answer_into_the_window(qtbot, window):
 def test_escape_stops_the_answer_mid_way(qtbot, window):
     window.settings.max_tokens = 400
     job = window.send("Write a long story about a lighthouse keeper and the sea.")
-    qtbot.waitUntil(lambda: window._stream["answer"] >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.streamed.answer >= 3, timeout=WAIT_MS)
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
     with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
         pass
@@ -113,7 +115,7 @@ def test_add_a_folder_see_progress_then_cited_sources(qtbot, window, tmp_path):
     assert window.documents.problems.count() == 1 and "broken.pdf" in window.documents.problems.item(0).text()
     assert window.composer.collection() == "Notes"  # a fresh collection is attached to the question
     answer = ask(qtbot, window, "Who keeps the Skerry lighthouse?")
-    assert [Path(s["path"]).name for s in answer.sources] == ["lighthouse.txt"]
+    assert [Path(s.path).name for s in answer.sources] == ["lighthouse.txt"]
     widget = window.chat.answers[-1]
     assert widget.sources.isVisible() and "lighthouse.txt" in widget.sources.text()
     assert "Agnes Morrow" in answer.context
@@ -198,7 +200,7 @@ def test_switching_conversations_while_an_answer_streams(qtbot, window):
     window.new_conversation()
     window.settings.max_tokens = 120
     job = window.send("Tell me a long story about a fox.")
-    qtbot.waitUntil(lambda: window._stream["answer"] >= 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.streamed.answer >= 2, timeout=WAIT_MS)
     answering_in = window._answering_in
     window.open_conversation(first.conversation_id)  # away: the answer goes on into history only
     qtbot.waitUntil(lambda: bool(window.chat.answers) and window.chat.answers[-1].text == first.text, timeout=10_000)
@@ -342,7 +344,7 @@ def test_think_more_after_auto_and_stopping_it_keeps_the_first_answer(qtbot, win
     window.settings.max_tokens = 400
     expected = next_budget(None, first.thinking.used)
     job = window.think_more(widget)
-    qtbot.waitUntil(lambda: window._stream["thinking"] + window._stream["answer"] >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.streamed.thinking + window.streamed.answer >= 3, timeout=WAIT_MS)
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Escape)
     with qtbot.waitSignal(job.done, timeout=WAIT_MS) as blocker:
         pass

@@ -1,7 +1,9 @@
 """The window's parts on their own: keys, the slider's stops, time left, the conversation filter, the bridge."""
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 from PySide6.QtCore import Qt
 
@@ -9,7 +11,7 @@ from app.bridge import Bridge, failure_of
 from app.widgets.composer import BUDGET_STOPS, Composer, budget_from_setting, budget_label, budget_to_setting
 from app.widgets.documents import time_left
 from app.widgets.sidebar import Sidebar
-from engine import Conversation, ModelError
+from engine import Cancelled, CollectionSummary, Conversation, ModelError
 
 
 def test_enter_sends_shift_enter_adds_a_line_escape_stops(qtbot):
@@ -92,6 +94,7 @@ def test_sidebar_filters_and_selects(qtbot):
 
 def test_failures_become_sentences():
     assert failure_of(ModelError("The file is empty.")).message == "The file is empty."
+    assert failure_of(ModelError("x")).kind == "error" and failure_of(Cancelled("Paused.")).kind == "cancelled"
     try:
         {}["x"]
     except KeyError as e:
@@ -133,18 +136,35 @@ def test_a_cancelled_job_that_had_not_started_never_runs(qtbot, ponder_home):
         bridge.shutdown()
 
 
+def test_a_finished_job_is_freed(qtbot, ponder_home):
+    """One small object per answer must not pile up for the life of the window."""
+    bridge = Bridge()
+    try:
+        job = bridge.read("short", lambda b: 1, on_done=lambda _r: None)
+        with qtbot.waitSignal(job.finished, timeout=10_000):
+            pass
+        freed = weakref.ref(job)
+        del job
+        qtbot.waitUntil(lambda: gc.collect() >= 0 and freed() is None, timeout=5_000)
+    finally:
+        bridge.shutdown()
+
+
 def test_shutdown_stops_a_running_answer(qtbot, gemma_model):
-    from engine import AskOptions, LoadSettings
+    from engine import AskOptions, ConversationStarted, LoadSettings
 
     bridge = Bridge()
     loading = bridge.run_on_engine("load", lambda e: e.load(gemma_model, LoadSettings(n_ctx=1024)))
     with qtbot.waitSignal(loading.finished, timeout=60_000):
         pass
-    tokens = []
-    bridge.ask("Tell me a very long story.", None, AskOptions(max_tokens=2000), on_event=tokens.append)
-    qtbot.waitUntil(lambda: len(tokens) >= 3, timeout=60_000)
+    events = []
+    bridge.ask("Tell me a very long story.", None, AskOptions(max_tokens=2000), on_event=events.append)
+    qtbot.waitUntil(lambda: len(events) >= 3, timeout=60_000)
     bridge.shutdown()  # returns once the answer has seen its cancel flag
     assert bridge.engine.session is None
+    started = events[0]
+    assert isinstance(started, ConversationStarted)  # the engine announced the conversation it created
+    assert bridge.history.messages(started.conversation_id)[-1].state == "cancelled"
 
 
 def test_answers_render_markdown_tables_lists_and_code(qtbot):
@@ -181,7 +201,7 @@ def test_dropping_files_on_the_documents_panel_indexes_them(qtbot, tmp_path):
 
     panel = DocumentsPanel()
     qtbot.addWidget(panel)
-    panel.set_collections([{"name": "Papers", "files": 1, "chunks": 3, "embedded": 3, "roots": []}])
+    panel.set_collections([CollectionSummary("Papers", created=0.0, files=1, skipped=0, chunks=3, embedded=3)])
     panel.collections.setCurrentRow(0)
     asked = []
     panel.index_requested.connect(lambda name, paths: asked.append((name, paths)))

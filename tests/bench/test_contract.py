@@ -35,3 +35,18 @@ def test_goals_on_the_value_itself():
     assert Result("gui_stall_max", "ms", 12.0, 6.0, "value<=50").met
     assert not Result("gui_stall_max", "ms", 60.0, 6.0, "value<=50").met
     assert Result("decode", "tok/s", 58.0, 60.0, ">=0.95").met and not Result("d", "x", 50.0, 60.0, ">=0.95").met
+
+
+def test_with_json_stdout_is_the_json_alone(monkeypatch, capsys):
+    """A benchmark's progress lines go to stderr under --json, whatever it prints."""
+    from bench import core, runner
+
+    def noisy():
+        print("gui_stall: 400 tokens streamed")
+        return [runner.Result("noisy", "ms", 1.0, 1.0, "value<=50")]
+    monkeypatch.setattr(runner, "_registry", lambda sweep: {"noisy": noisy})
+    monkeypatch.setattr(runner, "machine", lambda: {"cpu": "test"})
+    monkeypatch.setattr(core, "MODEL", core.MODEL)  # run_benchmarks sets it; put it back afterwards
+    assert runner.run_benchmarks(["noisy"], as_json=True) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["results"][0]["name"] == "noisy" and "400 tokens" in out.err

@@ -92,7 +92,7 @@ def test_documents_answer_cites_passages_on_the_default_chat_model(default_chat_
     write_pdf(tmp_path / "atlas.pdf", ["The capital of Freedonia is Glimmerton.",
                                        "Freedonia exports mostly purple cabbages.",
                                        "Glimmerton has exactly seven bridges."])
-    e._library = Library(tmp_path / "index.sqlite3", embedder)
+    e.library = Library(tmp_path / "index.sqlite3", embedder)
     try:
         e.library.index("atlas", [str(tmp_path / "atlas.pdf")])
         for budget in (0, 128):
@@ -100,5 +100,5 @@ def test_documents_answer_cites_passages_on_the_default_chat_model(default_chat_
             assert "cabbage" in answer.text.lower() and "[2]" in answer.text, (budget, answer.text)
             assert answer.notice == "" and len(answer.sources) == 3  # small enough to send whole
     finally:
-        e._library.store.close()  # the embedder is the session's, shared with other tests
-        e._library = None
+        e.library.store.close()  # the embedder is the session's, shared with other tests
+        e.library = None

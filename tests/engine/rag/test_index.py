@@ -86,9 +86,9 @@ def test_lexical_first_then_vectors(library, folder):
     library.index("docs", [str(folder)], embed=False)
     assert library.search("docs", "Glimmerton bridges", k=1, mode="bm25")[0].path.endswith("atlas.pdf")
     assert library.search("docs", "Glimmerton bridges", k=1, mode="dense") == []
-    assert library.collections()[0]["embedded"] == 0
+    assert library.collections()[0].embedded == 0
     report = library.index("docs")
-    assert report.embedded == library.collections()[0]["chunks"]
+    assert report.embedded == library.collections()[0].chunks
     assert library.search("docs", "Glimmerton bridges", k=1, mode="dense")[0].path.endswith("atlas.pdf")
 
 
@@ -103,7 +103,7 @@ def test_huge_file_is_skipped(tmp_path, embedder):
 def test_collections_rename_remove_and_bad_names(library, folder):
     library.index("docs", [str(folder)], embed=False)
     library.rename("docs", "papers")
-    assert [c["name"] for c in library.collections()] == ["papers"]
+    assert [c.name for c in library.collections()] == ["papers"]
     with pytest.raises(CollectionError, match="no collection"):
         library.search("docs", "x")
     library.remove("papers")
@@ -111,20 +111,20 @@ def test_collections_rename_remove_and_bad_names(library, folder):
 
 
 def test_answer_cites_sources_from_a_small_collection_sent_whole(engine, folder, tmp_path, embedder):
-    engine._library = Library(tmp_path / "ask.sqlite3", embedder)
+    engine.library = Library(tmp_path / "ask.sqlite3", embedder)
     engine.library.index("docs", [str(folder / "atlas.pdf")])
     answer = engine.ask("What is the capital of Freedonia?", options=AskOptions(
         max_tokens=12, collection="docs", sampling=SamplingSettings(temperature=0)))
-    assert [s["page"] for s in answer.sources] == [1, 2, 3, 4]
+    assert [s.page for s in answer.sources] == [1, 2, 3, 4]
     assert "[1] atlas.pdf, page 1" in answer.context and answer.notice == ""
     assert "Glimmerton" in answer.text
     stored = engine.history.messages(answer.conversation_id)[-1]
     assert "The capital of Freedonia is Glimmerton." in stored.meta["prompt"]
-    engine._library = None
+    engine.library = None
 
 
 def test_a_collection_stays_attached_to_its_conversation(engine, folder, tmp_path, embedder):
-    engine._library = Library(tmp_path / "attach.sqlite3", embedder)
+    engine.library = Library(tmp_path / "attach.sqlite3", embedder)
     engine.library.index("docs", [str(folder / "atlas.pdf")])
     opts = AskOptions(max_tokens=6, sampling=SamplingSettings(temperature=0))
     first = engine.ask("What is the capital of Freedonia?", options=AskOptions(
@@ -135,7 +135,7 @@ def test_a_collection_stays_attached_to_its_conversation(engine, folder, tmp_pat
     third = engine.ask("Thanks.", conversation_id=first.conversation_id, options=AskOptions(
         max_tokens=6, collection="", sampling=SamplingSettings(temperature=0)))
     assert third.sources == () and engine.history.conversation(first.conversation_id).settings["collection"] is None
-    engine._library = None
+    engine.library = None
 
 
 def test_large_collection_falls_back_to_retrieval_and_says_so(engine, tmp_path, embedder):
@@ -143,13 +143,13 @@ def test_large_collection_falls_back_to_retrieval_and_says_so(engine, tmp_path, 
     docs.mkdir()
     for i in range(40):
         (docs / f"f{i}.txt").write_text(f"Record {i}: the warehouse in town {i} stores {i * 7} crates of pears. " * 8)
-    engine._library = Library(tmp_path / "big.sqlite3", embedder)
+    engine.library = Library(tmp_path / "big.sqlite3", embedder)
     engine.library.index("big", [str(docs)])
     answer = engine.ask("How many crates does town 17 store?", options=AskOptions(
         max_tokens=8, collection="big", sampling=SamplingSettings(temperature=0)))
     assert "too large to send whole" in answer.notice
-    assert 0 < len(answer.sources) <= 5 and any(s["path"].endswith("f17.txt") for s in answer.sources)
-    engine._library = None
+    assert 0 < len(answer.sources) <= 5 and any(s.path.endswith("f17.txt") for s in answer.sources)
+    engine.library = None
 
 
 def test_killed_mid_index_resumes_where_it_stopped(tmp_path, ponder_home, embedder):
@@ -175,13 +175,13 @@ def test_killed_mid_index_resumes_where_it_stopped(tmp_path, ponder_home, embedd
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     lib = Library(db, embedder)
-    named = lambda: next(c for c in lib.collections() if c["name"] == "killme")
+    named = lambda: next(c for c in lib.collections() if c.name == "killme")
     before = named()
-    assert 0 < before["embedded"] < before["chunks"] or before["files"] < 150
+    assert 0 < before.embedded < before.chunks or before.files < 150
     report = lib.index("killme")
     after = named()
-    assert after["files"] == 150 and after["embedded"] == after["chunks"]
-    assert report.embedded == after["chunks"] - before["embedded"]  # only what was missing
+    assert after.files == 150 and after.embedded == after.chunks
+    assert report.embedded == after.chunks - before.embedded  # only what was missing
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT count(*) FROM files GROUP BY path HAVING count(*) > 1").fetchall() == []
     assert lib.search("killme", "zq149", k=1, mode="bm25")[0].path.endswith("n149.md")

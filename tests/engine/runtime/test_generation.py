@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import AskOptions, Engine, GenerationError, LoadSettings, SamplingSettings, ThinkingRequest, Token
+from engine import (AskOptions, ConversationStarted, Engine, GenerationError, LoadSettings, SamplingSettings,
+                    ThinkingRequest, Token)
 
 GREEDY = AskOptions(max_tokens=24, sampling=SamplingSettings(temperature=0, seed=7))
 
@@ -46,6 +47,16 @@ def test_cancel_takes_effect_within_one_token(engine):
     assert answer.usage.answer_tokens <= 4
     stored = engine.history.messages(answer.conversation_id)[-1]
     assert stored.state == "cancelled" and stored.content == answer.text
+
+
+def test_a_stop_before_the_first_token_is_a_stopped_answer(engine):
+    """One way to report a stop: even while the prompt is evaluated, the answer returns marked cancelled."""
+    events = []
+    answer = engine.ask("Describe, in a sentence never asked before, the colour of a heron's egg.", options=GREEDY,
+                        on_event=events.append, is_cancelled=lambda: True)
+    assert answer.stop_reason == "cancelled" and answer.text == "" and answer.usage.answer_tokens == 0
+    assert events == [ConversationStarted(answer.conversation_id)]  # announced, then nothing streamed
+    assert [m.state for m in engine.history.messages(answer.conversation_id)] == ["complete", "cancelled"]
 
 
 def test_second_turn_evaluates_only_new_tokens(engine):

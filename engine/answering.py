@@ -1,0 +1,161 @@
+"""Answering a question in a conversation, whoever answers it: one lifecycle for every answerer.
+
+A turn, in order: the question is checked; the answerer gets ready (a model loads, a server is reached) so a
+failure there writes nothing; the conversation is opened or created (titled by its question); the settings
+the question brings are kept with it (an attached collection, the GUI's slider); the documents are chosen
+and sized to the answerer's context window; the answerer builds its prompt from the turns before; the
+question is stored; the answer streams out as Token events and into history through an AnswerRecorder; the
+finished answer is stored with what it was made from. A stop is an answer with stop_reason "cancelled"; a
+failure raises, and the answer is stored as failed.
+
+Subclasses supply only what differs: `_get_ready`, `_document_room`, `_prepare` and `_generate`. The local
+Engine and RemoteEngine are the two today; a server answering many people at once would be a third.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, replace
+from typing import Callable
+
+from engine.chat.history import History, StoredMessage
+from engine.chat.recorder import AnswerRecorder
+from engine.events import Answer, ConversationStarted
+from engine.options import AskOptions
+from engine.paths import data_dir
+from engine.rag.library import INSTRUCTION, DocumentContext, Library
+
+EventFn = Callable[[object], None]
+CancelFn = Callable[[], bool]
+TITLE_CHARS = 60  # a new conversation is titled with the start of its first question
+DOCUMENT_MARGIN = 64  # tokens kept free between the documents and the answer reserve (separators, the turn)
+
+
+def conversation_title(question: str) -> str:
+    return question[:TITLE_CHARS]
+
+
+def question_answer_pairs(messages: list[StoredMessage]) -> list[tuple[str, str]]:
+    """The (question, answer) pairs of a conversation's messages, oldest first (reasoning is not replayed)."""
+    turns, pending = [], None
+    for m in messages:
+        if m.role == "user":
+            pending = m.content
+        elif m.role == "assistant" and pending is not None:
+            turns.append((pending, m.content))
+            pending = None
+    return turns
+
+
+def joined(*parts: str) -> str:
+    """System prompt pieces, blank-line separated, empty ones left out."""
+    return "\n\n".join(p for p in parts if p)
+
+
+def stored_meta(answer: Answer) -> dict:
+    """What history keeps with a finished answer: enough to show it again, sources and prompt included."""
+    return {"usage": asdict(answer.usage), "timings": asdict(answer.timings),
+            "thinking": asdict(answer.thinking) if answer.thinking else None, "stop_reason": answer.stop_reason,
+            "model": answer.model, "backend": answer.backend, "prompt": answer.prompt,
+            "sources": [asdict(s) for s in answer.sources], "notice": answer.notice}
+
+
+class Answerer(ABC):
+    """Answers questions in conversations kept in `history`, from documents in `library` when asked.
+    Not thread-safe: one ask at a time (the GUI's engine lane or the CLI drives it)."""
+
+    def __init__(self, history: History | None = None, library: Library | None = None) -> None:
+        self._history = history
+        self._library = library
+
+    @property
+    def history(self) -> History:
+        """The conversations (the person's own history file unless one was given)."""
+        if self._history is None:
+            self._history = History(data_dir() / "history.sqlite3")
+        return self._history
+
+    @property
+    def library(self) -> Library:
+        """Document collections (opened on first use unless one was given)."""
+        if self._library is None:
+            self._library = Library()
+        return self._library
+
+    @library.setter
+    def library(self, library: Library | None) -> None:
+        """Answer from another library; None goes back to the person's own, opened on next use."""
+        self._library = library
+
+    def ask(self, question: str, *, conversation_id: int | None = None, options: AskOptions = AskOptions(),
+            on_event: EventFn | None = None, is_cancelled: CancelFn | None = None) -> Answer:
+        """Answer `question`, continuing `conversation_id` (a new conversation when None, announced by a
+        ConversationStarted event); the answer streams out as Token events."""
+        started = time.perf_counter()
+        question = question.strip()
+        if not question:
+            raise ValueError("The question is empty.")
+        self._get_ready()
+        if options.collection:
+            self.library.store.collection_id(options.collection)  # CollectionError before anything is written
+        emit = on_event or (lambda _e: None)
+        if conversation_id is None:
+            conversation_id = self.history.create_conversation(conversation_title(question))
+            emit(ConversationStarted(conversation_id))
+        options = self._conversation_options(conversation_id, options)
+        earlier = self.history.messages(conversation_id)
+        documents = self._documents(question, earlier, options) if options.collection else None
+        if documents is not None:
+            options = replace(options, system_prompt=joined(options.system_prompt, INSTRUCTION, documents.text))
+        prepared = self._prepare(question, earlier, options, cites=documents is not None)
+        self.history.add_message(conversation_id, "user", question)
+        recorder = AnswerRecorder(self.history, conversation_id, emit)
+        try:
+            answer = self._generate(prepared, recorder, is_cancelled or (lambda: False), started)
+        except Exception as e:
+            recorder.finish("error", {"error": str(e)})
+            raise
+        answer = replace(answer, conversation_id=conversation_id)
+        if documents is not None:
+            answer = replace(answer, sources=documents.sources, context=documents.text, notice=documents.note)
+        recorder.finish("cancelled" if answer.stop_reason == "cancelled" else "complete", stored_meta(answer),
+                        answer.text)
+        return answer
+
+    def _conversation_options(self, conversation_id: int, options: AskOptions) -> AskOptions:
+        """The options as this conversation adds to them. A collection named with a question stays attached to
+        its conversation: later questions use it too, until another one is named ("" detaches). `remember`
+        goes into the conversation's settings."""
+        conversation = self.history.conversation(conversation_id)  # HistoryError when it does not exist
+        attached = conversation.settings.get("collection") or None
+        settings = {**conversation.settings, **dict(options.remember)}
+        if options.collection is not None:
+            settings["collection"] = options.collection or None
+        if settings != conversation.settings:
+            self.history.update_settings(conversation_id, settings)
+        return replace(options, collection=attached if options.collection is None else options.collection or None)
+
+    def _documents(self, question: str, earlier: list[StoredMessage], options: AskOptions) -> DocumentContext:
+        """The collection's text for this question, sized to what the context window leaves free."""
+        count_tokens, room = self._document_room(question, earlier, options)
+        return self.library.context(options.collection, question, count_tokens, max(0, room - DOCUMENT_MARGIN))
+
+    # -- what each answerer does its own way ----------------------------------------------------
+    @abstractmethod
+    def _get_ready(self) -> None:
+        """Load the model or reach the server: what can fail before anything is written."""
+
+    @abstractmethod
+    def _document_room(self, question: str, earlier: list[StoredMessage],
+                       options: AskOptions) -> tuple[Callable[[str], int], int]:
+        """How to count tokens, and how many the documents may take beside the question and the answer."""
+
+    @abstractmethod
+    def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions, cites: bool) -> object:
+        """The prompt for `question` after the `earlier` messages; `cites`: it answers from numbered sources."""
+
+    @abstractmethod
+    def _generate(self, prepared: object, recorder: AnswerRecorder, is_cancelled: CancelFn,
+                  started: float) -> Answer:
+        """Answer from what `_prepare` built, streaming into `recorder`; a stop returns stop_reason
+        "cancelled". `started`: when the question was asked (the time to first token counts from there)."""
