@@ -186,9 +186,10 @@ def test_answers_render_markdown_tables_lists_and_code(qtbot):
 
 def test_pdf_sources_link_to_their_page():
     from app.widgets.answer import source_html
+    from engine import Source
 
-    html = source_html([{"n": 1, "path": "/docs/manual.pdf", "page": 7, "snippet": "the pump"},
-                        {"n": 2, "path": "/docs/notes.txt", "page": None, "snippet": "x < y"}])
+    html = source_html((Source(1, "/docs/manual.pdf", 7, "the pump", 1.0),
+                        Source(2, "/docs/notes.txt", None, "x < y", 1.0)))
     assert "file:///docs/manual.pdf#page=7" in html and "[1] manual.pdf, page 7" in html
     assert "file:///docs/notes.txt\"" in html and "x &lt; y" in html
 
