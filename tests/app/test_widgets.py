@@ -11,7 +11,7 @@ from app.bridge import Bridge, failure_of
 from app.widgets.composer import BUDGET_STOPS, Composer, budget_from_setting, budget_label, budget_to_setting
 from app.widgets.documents import time_left
 from app.widgets.sidebar import Sidebar
-from engine import Cancelled, CollectionSummary, Conversation, ModelError
+from engine import Cancelled, CollectionSummary, Conversation, ModelError, Source
 
 
 def test_enter_sends_shift_enter_adds_a_line_escape_stops(qtbot):
@@ -186,10 +186,9 @@ def test_answers_render_markdown_tables_lists_and_code(qtbot):
 
 def test_pdf_sources_link_to_their_page():
     from app.widgets.answer import source_html
-    from engine import Source
 
-    html = source_html((Source(1, "/docs/manual.pdf", 7, "the pump", 1.0),
-                        Source(2, "/docs/notes.txt", None, "x < y", 1.0)))
+    html = source_html((Source(1, "/docs/manual.pdf", 7, "the pump", 0.9),
+                        Source(2, "/docs/notes.txt", None, "x < y", 0.5)))
     assert "file:///docs/manual.pdf#page=7" in html and "[1] manual.pdf, page 7" in html
     assert "file:///docs/notes.txt\"" in html and "x &lt; y" in html
 
