@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from engine.answering import Answerer
-from engine.budget.driver import AUTO_CEILING
+from engine.budget.auto import AUTO_CEILING
 from engine.chat.history import History, StoredMessage
 from engine.chat.prompt import answer_reserve
 from engine.chat.recorder import AnswerRecorder

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from engine.runtime.session import ModelSession
 
 FORM_WEIGHT = 0.7
-TIERS = ((0.45, 0), (0.60, 512), (0.80, 1024), (1.01, 2048))
+AUTO_CEILING = 2048  # Auto never buys more than this
+TIERS = ((0.45, 0), (0.60, 512), (0.80, 1024), (1.01, AUTO_CEILING))
 UNCERTAIN_NATS = 4.0
 PROBE_EVERY = 64
 PROBE_TOKENS = 12

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from engine.budget.auto import AGREE, PROBE_EVERY, EarlyExit, choose_budget
+from engine.budget.auto import AGREE, AUTO_CEILING, PROBE_EVERY, EarlyExit, choose_budget
 from engine.budget.controller import Phase, ThinkingController
 from engine.budget.formats import (SCAFFOLD_CHAT, SCAFFOLD_INSTRUCTION, SCAFFOLD_INSTRUCTION_BRIEF,
                                    SCAFFOLD_INSTRUCTION_CITED, ThinkingSupport)
@@ -13,7 +13,6 @@ from engine.events import ThinkingReport
 from engine.runtime.loop import SamplingSettings, build_sampler
 from engine.runtime.session import CancelFn, ModelSession
 
-AUTO_CEILING = 2048  # Auto never buys more than this
 CLOSE_MARGIN = 32  # context kept free for the injected close and "Wait" extensions
 
 
