@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import time
+from pathlib import Path
 
 import llama_cpp
 
 from bench.runner import Result
 from engine import AskOptions, Engine, LoadSettings, SamplingSettings
+from engine.models.registry import Registry
 from engine.runtime.backend import default_threads
 
 N_CTX = 2048
@@ -23,6 +25,11 @@ GREEDY = SamplingSettings(temperature=0, repeat_penalty=1.0)
 RAMBLE = AskOptions(max_tokens=DECODE_TOKENS, sampling=GREEDY, prompt_format="chatml")
 LONG_TEXT = ("The history of the Roman Empire spans many centuries, from the founding of the city to the fall "
              "of Constantinople. Its institutions, roads and laws shaped Europe for a thousand years. ") * 12
+
+
+def model_path() -> Path:
+    """The file of the model `--model` names (the default model when none is named)."""
+    return Registry().resolve(MODEL)
 
 
 @functools.cache
