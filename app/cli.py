@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run every budget even where a larger budget's greedy run is provably the same")
     sweep.add_argument("--resume", action="store_true",
                        help="keep the questions the results file already holds at every setting (same model, split)")
+    sweep.add_argument("--redo", default="", metavar="SETTINGS",
+                       help="with --resume, ask these settings again (comma-separated, e.g. auto) for the kept questions")
     return parser
 
 
@@ -404,10 +406,16 @@ def cmd_bench(args) -> int:
     from pathlib import Path
 
     from bench.runner import run_benchmarks
-    from bench.sweep import SweepOptions
+    from bench.sweep import SETTINGS, SweepOptions
 
+    redo = tuple(label for label in args.redo.split(",") if label)
+    unknown = [label for label in redo if label not in dict(SETTINGS)]
+    if unknown:
+        print(f"ponder bench: --redo takes settings from {', '.join(dict(SETTINGS))}, not {', '.join(unknown)}",
+              file=sys.stderr)
+        return 2
     sweep = SweepOptions(args.model, args.split, args.limit, Path(args.plot) if args.plot else None,
-                         shortcut=not args.no_shortcut, resume=args.resume)
+                         shortcut=not args.no_shortcut, resume=args.resume, redo=redo)
     return run_benchmarks(args.only.split(",") if args.only else None, as_json=args.json, sweep=sweep)
 
 

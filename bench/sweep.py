@@ -45,6 +45,7 @@ class SweepOptions:
     plot: Path | None = None  # None: docs/budget_sweep_<model>.png; the .jsonl goes beside it
     shortcut: bool = True
     resume: bool = False  # keep the questions the results file already holds at every setting
+    redo: tuple[str, ...] = ()  # with resume: settings asked again even for kept questions (after changing Auto)
     out: TextIO | None = None  # where the tables go (None: stdout); stderr under --json
 
 
@@ -128,17 +129,25 @@ def finished_questions(results: Path, header: dict) -> dict[str, list[Outcome]]:
     return {qid: done for qid, done in found.items() if len(done) == len(SETTINGS)}
 
 
+def redo_settings(engine: Engine, question: EvalQuestion, kept: list[Outcome], redo: tuple[str, ...]) -> list[Outcome]:
+    """A kept question's outcomes with the settings in `redo` asked again."""
+    budgets = dict(SETTINGS)
+    return [ask(engine, question, o.setting, budgets[o.setting]) if o.setting in redo else o for o in kept]
+
+
 def run_sweep(engine: Engine, questions: list[EvalQuestion], results: Path, header: dict,
-              shortcut: bool = True, resume: bool = False) -> list[Outcome]:
+              shortcut: bool = True, resume: bool = False, redo: tuple[str, ...] = ()) -> list[Outcome]:
     """Sweep every question, writing each outcome to `results` (JSON lines) as soon as it is known.
 
-    With `resume`, questions the file already holds at every setting are kept and not asked again.
+    With `resume`, questions the file already holds at every setting are kept and not asked again,
+    except at the settings in `redo`.
     """
     kept = finished_questions(results, header) if resume else {}
     outcomes = []
     with open(results, "w", encoding="utf-8") as f:
         for n, q in enumerate(questions, 1):
-            done = kept.get(q.id) or sweep_question(engine, q, shortcut)
+            done = (redo_settings(engine, q, kept[q.id], redo) if q.id in kept
+                    else sweep_question(engine, q, shortcut))
             for o in done:
                 f.write(json.dumps({**header, **asdict(o)}) + "\n")
             f.flush()
@@ -172,7 +181,8 @@ def bench_budget_sweep(options: SweepOptions = SweepOptions()) -> list:
             print(f"  {len(words)} word problems and {len(easy)} easy questions ({options.split} half) on {name}; "
                   f"per-question results: {results}", file=sys.stderr, flush=True)
             header = {"model": name, "split": options.split}
-            outcomes = run_sweep(engine, words + easy, results, header, options.shortcut, options.resume)
+            outcomes = run_sweep(engine, words + easy, results, header, options.shortcut, options.resume,
+                                 options.redo)
         finally:
             engine.unload()
             engine.history.close()

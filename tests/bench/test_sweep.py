@@ -166,3 +166,17 @@ def test_resume_keeps_finished_questions_and_asks_the_rest(tmp_path):
     other = ScriptedEngine(natural=300)
     run_sweep(other, questions[:1], results, {**header, "model": "another"}, resume=True)
     assert other.asked  # another model's results are not this model's
+
+
+def test_redo_asks_the_named_settings_again_and_keeps_the_rest(tmp_path):
+    from bench.sweep import run_sweep
+
+    questions = [QUESTION, replace(QUESTION, id="wp-002")]
+    results, header = tmp_path / "sweep.jsonl", {"model": "scripted", "split": "tuning"}
+    first = run_sweep(ScriptedEngine(natural=300), questions, results, header)
+    engine = ScriptedEngine(natural=300)
+    again = run_sweep(engine, questions, results, header, resume=True, redo=("auto",))
+    assert engine.asked == [None, None]  # Auto, once per question; the fixed budgets and Off were kept
+    timeless = lambda outcomes: [replace(o, seconds=0) for o in outcomes]  # noqa: E731
+    assert timeless(again) == timeless(first)  # the same scripted model answers the same
+    assert [o.setting for o in again] == [o.setting for o in first]
