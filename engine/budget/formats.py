@@ -62,13 +62,15 @@ SCAFFOLD_CHAT = ThinkingFormat(
     also_ends=("Final Answer:", "FINAL ANSWER:"), skip=FINAL_ANSWER, result_line=True)
 SCAFFOLD_INSTRUCTION = f'Think step by step, then write "{FINAL_ANSWER}" followed by the answer alone.'
 # Auto asks for brief steps (TALE, arXiv:2412.18547: a limit stated in the prompt shortens the reasoning that
-# follows). Of the limits tried on the tuning half's first 30 word problems (1.5B, greedy), this is the shortest
-# that stayed within one question of the full steps: full steps 25 right in 279 tokens; "at most 100 words" 24 in
-# 0.84x the tokens; "at most 60 words" 22 in 0.54x. The model does not keep to the words; it writes fewer, shorter
-# steps, and sometimes only names a step without computing it: on the held-out half Auto got 0.73 of the word
-# problems where full steps got 0.90 (README, "What the budget buys").
-SCAFFOLD_INSTRUCTION_BRIEF = (f'Think step by step in at most 100 words, then write "{FINAL_ANSWER}" followed by the '
-                              "answer alone.")
+# follows). The model does not keep to the words; it writes fewer, shorter steps. A bare limit also made it name
+# steps without doing them ("Step 1: Calculate the cost of 20 apples.") and guess; asking for every calculation
+# with its numbers keeps the steps short and done. Tuning half, 1.5B, greedy, budget 1024 (README, "What the
+# budget buys", has the held-out figures):
+#   first 30 word problems: full steps 25 right in 279 tokens; "at most 100 words" 24 in 235; "60 words" 22 in 151
+#   next 30: "at most 100 words" 24 in 212; this wording 26 in 226; "…using every fact in the question" 26 in 252;
+#            full steps 12 of the first 13 in 292, where this wording got 12 in 195.
+SCAFFOLD_INSTRUCTION_BRIEF = (f'Think step by step in at most 100 words, writing out every calculation with its '
+                              f'numbers, then write "{FINAL_ANSWER}" followed by the answer alone.')
 # With documents the answer must keep its citations ("the answer alone" made the 0.5B drop them).
 SCAFFOLD_INSTRUCTION_CITED = (f'Think step by step, then write "{FINAL_ANSWER}" followed by the answer with the '
                               "numbers of the sources it comes from, like [1].")
