@@ -49,6 +49,7 @@ class Settings:
     temperature: float = 0.7
     max_tokens: int = 1024
     system_prompt: str = ""
+    speculate: bool = True  # speculative decoding (prompt lookup) where it pays; the answers are the same either way
     remote: str = ""  # the URL of a saved OpenAI-compatible server to answer with instead of a local model
 
     @classmethod

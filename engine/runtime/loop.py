@@ -190,7 +190,7 @@ def _step(session: ModelSession, sampler: internals.LlamaSampler, a: _Answer, la
         draft = []
         session.evaluate([last])
     else:
-        room = min(a.settings.max_tokens - a.n - 1, session.n_ctx - len(session.tokens) - 1)
+        room = max(0, min(a.settings.max_tokens - a.n - 1, session.n_ctx - len(session.tokens) - 1))
         draft, n_gram = spec.plan(room)
         began = time.perf_counter()
         if draft:

@@ -279,7 +279,11 @@ class ModelSession:
 
     def logits(self) -> np.ndarray:
         """The last evaluated token's logits as a numpy view (valid until the next evaluate)."""
-        ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, -1)
+        return self.logits_at(-1)
+
+    def logits_at(self, i: int) -> np.ndarray:
+        """Position i of the last batch (-1: the last); every position after verify, only the last otherwise."""
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, i)
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
 
     def probe(self, text: str, n_decode: int) -> Probe:

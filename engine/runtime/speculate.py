@@ -178,3 +178,21 @@ def speculative_accept(p: np.ndarray, draft: int, rng: np.random.Generator,
     if total <= 0:  # p == q: the draft is always kept above; nothing else to give
         return draft, True
     return int(rng.choice(len(p), p=residual / total)), False
+
+
+def draft_model_plan(rate: float, draft_cost: float, cost: CostModel) -> tuple[int, float]:
+    """A smaller model drafting for this one: (draft length, expected speed-up), length 0 where none beats plain
+    decoding. Each drafted token costs `draft_cost` target tokens (measured), then the batch is verified;
+    `rate` is how often the draft's token is the target's."""
+    best_k, best = 0, 1.0
+    for k in range(1, MAX_DRAFT + 1):
+        gain = expected_tokens(rate, k) / (k * draft_cost + cost.cost(k + 1))
+        if gain > best:
+            best_k, best = k, gain
+    return (best_k, best) if best > 1.0 + MARGIN else (0, best)
+
+
+def draft_cost_to_pay(rate: float, cost: CostModel) -> float:
+    """The dearest draft token (in target tokens) that would still pay at this agreement rate."""
+    return max(0.0, max((expected_tokens(rate, k) / (1.0 + MARGIN) - cost.cost(k + 1)) / k
+                        for k in range(1, MAX_DRAFT + 1)))
