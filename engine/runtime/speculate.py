@@ -184,12 +184,9 @@ def draft_model_plan(rate: float, draft_cost: float, cost: CostModel) -> tuple[i
     """A smaller model drafting for this one: (draft length, expected speed-up), length 0 where none beats plain
     decoding. Each drafted token costs `draft_cost` target tokens (measured), then the batch is verified;
     `rate` is how often the draft's token is the target's."""
-    best_k, best = 0, 1.0
-    for k in range(1, MAX_DRAFT + 1):
-        gain = expected_tokens(rate, k) / (k * draft_cost + cost.cost(k + 1))
-        if gain > best:
-            best_k, best = k, gain
-    return (best_k, best) if best > 1.0 + MARGIN else (0, best)
+    gains = {k: expected_tokens(rate, k) / (k * draft_cost + cost.cost(k + 1)) for k in range(1, MAX_DRAFT + 1)}
+    best_k = max(gains, key=gains.get)
+    return (best_k, gains[best_k]) if gains[best_k] > 1.0 + MARGIN else (0, gains[best_k])
 
 
 def draft_cost_to_pay(rate: float, cost: CostModel) -> float:

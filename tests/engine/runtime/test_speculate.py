@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.runtime.speculate import (MAX_DRAFT, CostModel, Drafter, Speculator, choose_length, expected_tokens,
-                                      speculative_accept)
+from engine.runtime.speculate import (MAX_DRAFT, CostModel, Drafter, Speculator, choose_length, draft_cost_to_pay,
+                                      draft_model_plan, expected_tokens, speculative_accept)
 
 
 def test_drafter_proposes_what_followed_the_longest_latest_match():
@@ -78,43 +78,53 @@ def test_speculator_backs_off_after_misses():
     assert s.plan(MAX_DRAFT) == ([], 0)
 
 
+def test_a_draft_model_at_0_6_of_the_target_cannot_pay_on_two_cores():
+    cost = CostModel({1: 1.0, 2: 1.9, 3: 2.3})
+    assert draft_model_plan(0.8, 0.6, cost)[0] == 0
+    need = draft_cost_to_pay(0.8, cost)
+    assert 0 <= need < 0.6
+    assert draft_model_plan(0.8, need * 0.9, cost)[0] > 0 if need > 0 else True
+    gpu = CostModel({1: 1.0, 2: 1.02, 3: 1.04})
+    assert draft_model_plan(0.8, 0.1, gpu)[0] == 2  # cheap batches and a cheap draft: it pays
+
+
 SCRIPTED = np.array([0.5, 0.2, 0.15, 0.1, 0.05])
 
 
 @pytest.mark.parametrize("draft", [0, 3])
 def test_acceptance_rule_keeps_the_distribution_for_a_deterministic_draft(draft):
     rng = np.random.default_rng(13)
-    n = 40_000
+    n = 20_000
     counts = np.zeros(len(SCRIPTED))
     kept = 0
     for _ in range(n):
         token, accepted = speculative_accept(SCRIPTED, draft, rng)
         counts[token] += 1
         kept += accepted
-    assert kept / n == pytest.approx(SCRIPTED[draft], abs=0.01)  # accepted with probability p(draft)
-    assert np.abs(counts / n - SCRIPTED).max() < 0.01
+    assert kept / n == pytest.approx(SCRIPTED[draft], abs=0.015)  # accepted with probability p(draft)
+    assert np.abs(counts / n - SCRIPTED).max() < 0.015
 
 
 def test_acceptance_rule_keeps_the_distribution_for_a_draft_model():
     rng = np.random.default_rng(7)
     q = np.array([0.1, 0.6, 0.1, 0.1, 0.1])
-    n = 40_000
+    n = 20_000
     counts = np.zeros(len(SCRIPTED))
     for _ in range(n):
         draft = int(rng.choice(len(q), p=q))  # the draft model samples from q
         token, _ = speculative_accept(SCRIPTED, draft, rng, q)
         counts[token] += 1
-    assert np.abs(counts / n - SCRIPTED).max() < 0.01
+    assert np.abs(counts / n - SCRIPTED).max() < 0.015
 
 
 def test_sample_and_compare_is_the_same_rule_for_a_deterministic_draft():
     """The token loop samples x ~ p with the model's sampler and keeps the draft when x equals it: the same
     acceptance probability and the same residual as speculative_accept with q = 1 on the draft."""
     rng = np.random.default_rng(3)
-    draft, n = 1, 40_000
+    draft, n = 1, 20_000
     rule = np.zeros(len(SCRIPTED))
     compare = np.zeros(len(SCRIPTED))
     for _ in range(n):
         rule[speculative_accept(SCRIPTED, draft, rng)[0]] += 1
         compare[int(rng.choice(len(SCRIPTED), p=SCRIPTED))] += 1
-    assert np.abs(rule / n - compare / n).max() < 0.015
+    assert np.abs(rule / n - compare / n).max() < 0.02
