@@ -194,9 +194,9 @@ def bench_spec_draft() -> list[Result]:
     target = core.engine()
     draft = ModelSession.load(ensure_model(QWEN_CODER_05B), LoadSettings(n_ctx=core.N_CTX))
     try:
-        one = _verify_seconds(target.session, (1,))[1]
-        draft_cost = _verify_seconds(draft, (1,))[1] / one
-        costs = speculate.CostModel({n: s / one for n, s in _verify_seconds(target.session).items()})
+        measured = _verify_seconds(target.session)
+        draft_cost = _verify_seconds(draft, (1,))[1] / measured[1]
+        costs = speculate.CostModel({n: s / measured[1] for n, s in measured.items()})
         rate = float(np.mean([_agreement(target, draft, q) for q in (ESSAY, *QUESTIONS[:1])]))
     finally:
         draft.close()
