@@ -12,7 +12,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import llama_cpp
 import numpy as np
 
 from bench import core

@@ -143,7 +143,7 @@ class _Answer:
         self.base = len(session.tokens)  # the cache before the answer
         self.stream = TextStream(settings.stop)
         self.n, self.first, self.last, self.reason = 0, 0.0, 0.0, "length"
-        self.has_said = False  # the answer may not end before it has said something (a model that closes its turn at once)
+        self.has_said = False  # it may not end before it has said something (a model that closes its turn at once)
         self.watch_result = settings.result_line
 
     def take(self, token: int) -> bool:

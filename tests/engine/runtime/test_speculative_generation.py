@@ -12,6 +12,11 @@ from engine.rag.library import Library
 from engine.runtime import speculate
 
 GREEDY = SamplingSettings(temperature=0, seed=7)
+OFF = ThinkingRequest(0)  # chatml on the base model would otherwise think first (Auto): the answer is what drafts
+
+
+def chatml(max_tokens: int, sampling: SamplingSettings = GREEDY) -> AskOptions:
+    return AskOptions(max_tokens=max_tokens, sampling=sampling, prompt_format="chatml", thinking=OFF)
 LIST = ("Repeat this list exactly: apple, banana, cherry, date, elderberry, fig, grape, honeydew, kiwi, lemon, "
         "mango, nectarine, orange, papaya, quince, raspberry.")
 
@@ -63,7 +68,7 @@ def test_verify_batches_give_the_logits_of_one_at_a_time_decoding(engine):
 
 def test_long_greedy_answer_across_the_sliding_window_is_unchanged(engine, always_draft):
     """Gemma 3 attends to 512 tokens in most layers: drafts verified and taken back past that point."""
-    options = AskOptions(max_tokens=560, sampling=replace(GREEDY, repeat_penalty=1.0), prompt_format="chatml")
+    options = chatml(560, replace(GREEDY, repeat_penalty=1.0))
     plain, drafted = ask_both(engine, "Write a long essay about the history of Rome.", options)
     assert_same(plain, drafted)
     assert plain.usage.prompt_tokens + plain.usage.answer_tokens > 512 + 64
@@ -71,14 +76,14 @@ def test_long_greedy_answer_across_the_sliding_window_is_unchanged(engine, alway
 
 
 def test_quoting_answer_is_unchanged_and_drafts_are_accepted(engine, always_draft):
-    plain, drafted = ask_both(engine, LIST, AskOptions(max_tokens=60, sampling=GREEDY, prompt_format="chatml"))
+    plain, drafted = ask_both(engine, LIST, chatml(60))
     assert_same(plain, drafted)
     assert drafted.usage.accepted_tokens > 0
 
 
 def test_sampled_answer_with_a_seed_is_unchanged(engine, always_draft):
     """Each position is sampled once, in order, by the same sampler chain: the same seed, the same text."""
-    options = AskOptions(max_tokens=80, sampling=SamplingSettings(temperature=0.8, seed=11), prompt_format="chatml")
+    options = chatml(80, SamplingSettings(temperature=0.8, seed=11))
     plain, drafted = ask_both(engine, LIST, options)
     assert_same(plain, drafted)
     assert drafted.usage.drafted_tokens > 0
@@ -86,7 +91,7 @@ def test_sampled_answer_with_a_seed_is_unchanged(engine, always_draft):
 
 @pytest.mark.parametrize("max_tokens", [1, 2, 3, 7])
 def test_max_tokens_lands_where_it_did(engine, always_draft, max_tokens):
-    plain, drafted = ask_both(engine, LIST, AskOptions(max_tokens=max_tokens, sampling=GREEDY, prompt_format="chatml"))
+    plain, drafted = ask_both(engine, LIST, chatml(max_tokens))
     assert_same(plain, drafted)
     assert drafted.usage.answer_tokens == max_tokens and drafted.stop_reason == "length"
 
@@ -150,7 +155,7 @@ def test_thinking_budget_is_kept_and_the_answer_unchanged(chat_engine, always_dr
 
 def test_cancel_stops_within_one_verify_batch(engine, always_draft):
     seen = []
-    answer = engine.ask(LIST, options=AskOptions(max_tokens=200, sampling=GREEDY, prompt_format="chatml"),
+    answer = engine.ask(LIST, options=chatml(200),
                         on_event=seen.append, is_cancelled=lambda: len(seen) >= 4)
     assert answer.stop_reason == "cancelled"
     assert answer.usage.answer_tokens <= 4 + speculate.EXACT_BATCH
@@ -158,7 +163,7 @@ def test_cancel_stops_within_one_verify_batch(engine, always_draft):
 
 def test_every_accepted_token_is_streamed_in_order(engine, always_draft):
     events = []
-    answer = engine.ask(LIST, options=AskOptions(max_tokens=60, sampling=GREEDY, prompt_format="chatml"),
+    answer = engine.ask(LIST, options=chatml(60),
                         on_event=events.append)
     tokens = [e for e in events if isinstance(e, Token)]
     assert answer.usage.accepted_tokens > 0
