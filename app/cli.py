@@ -50,8 +50,8 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=_budget, default=MODEL_DEFAULT,
                    help="thinking tokens: a number, off, or auto (default: auto for thinking models, else off)")
     p.add_argument("--min-think", type=int, default=0, help="think at least this many tokens (s1-style 'Wait')")
-    p.add_argument("--no-speculate", dest="speculate", action="store_false",
-                   help="never verify prompt-lookup drafts (by default they are, where they pay; same answer)")
+    p.add_argument("--speculate", action=argparse.BooleanOptionalAction, default=False,
+                   help="verify prompt-lookup drafts where that is faster (speculative decoding; the same answer)")
 
 
 def _budget(text: str):
