@@ -16,7 +16,7 @@ import numpy as np
 
 from bench import core
 from bench.runner import Result
-from engine import AskOptions, Engine, LoadSettings, ThinkingRequest
+from engine import AskOptions, Engine, LoadSettings, PonderError, ThinkingRequest
 from engine.models.builtin import QWEN_CODER_05B, ensure_model
 from engine.rag.library import Library
 from engine.runtime import speculate
@@ -193,6 +193,10 @@ def bench_spec_draft() -> list[Result]:
     no draft length pays, the engine decodes plainly (the value is then the plain speed, measured again)."""
     target = core.engine()
     draft = ModelSession.load(ensure_model(QWEN_CODER_05B), LoadSettings(n_ctx=core.N_CTX))
+    if draft.n_vocab != target.session.n_vocab:
+        draft.close()
+        raise PonderError(f"spec_draft drafts with Qwen2.5-Coder 0.5B, whose vocabulary {target.session.info.name} "
+                          "does not share: run it on the default model (Qwen2.5-Coder 1.5B).")
     try:
         measured = _verify_seconds(target.session)
         draft_cost = _verify_seconds(draft, (1,))[1] / measured[1]
