@@ -50,6 +50,8 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=_budget, default=MODEL_DEFAULT,
                    help="thinking tokens: a number, off, or auto (default: auto for thinking models, else off)")
     p.add_argument("--min-think", type=int, default=0, help="think at least this many tokens (s1-style 'Wait')")
+    p.add_argument("--speculate", action=argparse.BooleanOptionalAction, default=False,
+                   help="verify prompt-lookup drafts where that is faster (speculative decoding; the same answer)")
 
 
 def _budget(text: str):
@@ -198,7 +200,7 @@ def _options(args) -> AskOptions:
         thinking = ThinkingRequest(budget, min_think=args.min_think)
     return AskOptions(max_tokens=args.max_tokens, system_prompt=args.system, prompt_format=args.prompt_format,
                       sampling=SamplingSettings(temperature=args.temperature, seed=args.seed), thinking=thinking,
-                      collection=getattr(args, "collection", None))
+                      collection=getattr(args, "collection", None), speculate=args.speculate)
 
 
 def _printer():
@@ -225,6 +227,7 @@ def answer_json(answer) -> dict:
     return {
         "answer": answer.text, "reasoning": answer.reasoning,
         "thinking_tokens": answer.usage.thinking_tokens, "answer_tokens": answer.usage.answer_tokens,
+        "drafted_tokens": answer.usage.drafted_tokens, "accepted_tokens": answer.usage.accepted_tokens,
         "budget": answer.budget, "sources": [asdict(s) for s in answer.sources], "model": answer.model,
         "backend": answer.backend, "timings": asdict(answer.timings), "usage": asdict(answer.usage),
         "stop_reason": answer.stop_reason, "conversation_id": answer.conversation_id,

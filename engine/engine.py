@@ -160,7 +160,7 @@ class Engine(Answerer):
                               recorder.on_thinking)
         settings = GenerationSettings(p.options.max_tokens, p.packed.stop, p.options.sampling,
                                       self._banned_in_answer(p.support) if run else (),
-                                      p.support.format.result_line)
+                                      p.support.format.result_line, p.options.speculate)
         generated = generate(session, p.packed.tokens, settings, recorder.on_text, is_cancelled, run)
         report = run.report(generated.last) if run else ThinkingReport(p.support.format.name, 0, 0, "off")
         return self._answer(generated, p.packed, started, recorder.reasoning.strip(), report,
@@ -171,7 +171,8 @@ class Engine(Answerer):
         session = self._require_session()
         evaluated = len(packed.tokens) - g.reused_tokens
         usage = Usage(prompt_tokens=len(packed.tokens), reused_tokens=g.reused_tokens, evaluated_tokens=evaluated,
-                      thinking_tokens=report.used, answer_tokens=g.n_tokens, dropped_turns=packed.dropped_turns)
+                      thinking_tokens=report.used, answer_tokens=g.n_tokens, dropped_turns=packed.dropped_turns,
+                      drafted_tokens=g.drafted, accepted_tokens=g.accepted)
         prefill_s = g.prefilled - g.started
         timings = Timings(
             load_s=round(session.load_s, 3), ttft_s=round((first_thinking or g.first) - started, 4),

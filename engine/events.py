@@ -44,6 +44,8 @@ class Usage:
     thinking_tokens: int = 0
     answer_tokens: int = 0
     dropped_turns: int = 0  # oldest turns left out so the prompt fits the context
+    drafted_tokens: int = 0  # answer tokens guessed ahead by speculative decoding and verified in a batch
+    accepted_tokens: int = 0  # of those, the ones the model agreed with (they cost no step of their own)
 
 
 @dataclass(frozen=True, slots=True)

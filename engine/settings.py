@@ -49,6 +49,9 @@ class Settings:
     temperature: float = 0.7
     max_tokens: int = 1024
     system_prompt: str = ""
+    # Speculative decoding (prompt lookup) where it pays; the answers are the same either way. Off until
+    # `ponder bench --only spec_documents,spec_prose` shows the gain on the default model (README, Speed).
+    speculate: bool = False
     remote: str = ""  # the URL of a saved OpenAI-compatible server to answer with instead of a local model
 
     @classmethod

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 from app.widgets.composer import BUDGET_STOPS, budget_label, next_budget
 from app.widgets.markdown import MarkdownView, plain_math
 from app.widgets.reasoning import ReasoningSection
-from engine import Answer, Source, StoredMessage, ThinkingReport
+from engine import Answer, Source, StoredMessage, ThinkingReport, Usage
 
 
 def source_html(sources: tuple[Source, ...]) -> str:
@@ -34,6 +34,13 @@ def asked_budget(report: ThinkingReport | None) -> int | None:
     if report.auto:
         return None
     return next((b for b in BUDGET_STOPS if b is not None and b >= report.budget), BUDGET_STOPS[-2])
+
+
+def drafts_text(usage: Usage) -> str:
+    """The footer's word on speculative decoding, when it drafted at all."""
+    if not usage.drafted_tokens:
+        return ""
+    return f" ({usage.accepted_tokens} of {usage.drafted_tokens} drafted accepted)"
 
 
 def seconds_of(report: ThinkingReport | None, ttft_s: float, decode_tok_s: float, answer_tokens: int) -> float:
@@ -145,8 +152,8 @@ class AnswerWidget(QFrame):
         t, u = answer.timings, answer.usage
         ended = {"cancelled": " · stopped", "length": " · hit the answer limit",
                  "context": " · the context window is full"}.get(answer.stop_reason, "")
-        self._set_status(f"{answer.model} · {u.answer_tokens} tokens · {t.decode_tok_s:.0f} tok/s{ended}",
-                         ended.removeprefix(" · "))
+        self._set_status(f"{answer.model} · {u.answer_tokens} tokens{drafts_text(u)} · "
+                         f"{t.decode_tok_s:.0f} tok/s{ended}", ended.removeprefix(" · "))
         self.report = answer.thinking
         self.figures = (u.thinking_tokens, u.answer_tokens,
                         seconds_of(answer.thinking, t.ttft_s, t.decode_tok_s, u.answer_tokens))

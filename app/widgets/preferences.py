@@ -1,10 +1,11 @@
-"""How answers are made: the longest answer, temperature, and a system prompt (applied from the next question)."""
+"""How answers are made: the longest answer, temperature, a system prompt and speculative decoding (applied from
+the next question)."""
 from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QPlainTextEdit,
-                               QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
+                               QPlainTextEdit, QSpinBox, QVBoxLayout)
 
 from engine import Settings
 
@@ -27,10 +28,15 @@ class PreferencesDialog(QDialog):
         self.temperature.setToolTip("0 always picks the likeliest word; higher is more varied")
         self.system_prompt = QPlainTextEdit(settings.system_prompt)
         self.system_prompt.setPlaceholderText("Optional instructions sent before every conversation")
+        self.speculate = QCheckBox("Guess ahead from the prompt (speculative decoding)")
+        self.speculate.setChecked(settings.speculate)
+        self.speculate.setToolTip("Words the answer copies from the question or your documents are checked several "
+                                  "at a time where that is faster on this computer; the answer is the same")
         form = QFormLayout()
         form.addRow("Longest answer", self.max_tokens)
         form.addRow("Temperature", self.temperature)
         form.addRow("System prompt", self.system_prompt)
+        form.addRow("Speed", self.speculate)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -41,4 +47,4 @@ class PreferencesDialog(QDialog):
 
     def chosen(self) -> Settings:
         return replace(self.settings, max_tokens=self.max_tokens.value(), temperature=self.temperature.value(),
-                       system_prompt=self.system_prompt.toPlainText().strip())
+                       system_prompt=self.system_prompt.toPlainText().strip(), speculate=self.speculate.isChecked())

@@ -9,8 +9,9 @@ from typing import Callable, Sequence
 import llama_cpp
 from llama_cpp import _internals as internals
 
-from engine.errors import Cancelled
+from engine.errors import Cancelled, GenerationError
 from engine.runtime.session import CancelFn, ModelSession
+from engine.runtime.speculate import Speculator
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class GenerationSettings:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     banned: tuple[int, ...] = ()  # tokens the answer may not contain (e.g. a thinking span's opener)
     result_line: bool = False  # end the answer at a blank line after a short first paragraph (ends_result_line)
+    speculate: bool = False  # verify prompt-lookup drafts where they pay (speculate.py); the text is unchanged
 
 
 def build_sampler(session: ModelSession, s: SamplingSettings, banned: Sequence[int] = ()) -> internals.LlamaSampler:
@@ -124,10 +126,93 @@ class Generated:
     prefilled: float  # prompt evaluated
     first: float  # first token sampled
     last: float  # last counted token sampled
+    drafted: int = 0  # tokens proposed by speculative decoding and verified
+    accepted: int = 0  # of those, the ones the model's sampler agreed with
 
     @property
     def decode_tok_s(self) -> float:
         return (self.n_tokens - 1) / (self.last - self.first) if self.n_tokens > 1 and self.last > self.first else 0.0
+
+
+class _Answer:
+    """The answer's tokens, taken one at a time in order with every stop check, however they were sampled."""
+
+    def __init__(self, session: ModelSession, settings: GenerationSettings, emit: Callable[[str], None],
+                 speculator: Speculator | None) -> None:
+        self.session, self.settings, self.emit, self.speculator = session, settings, emit, speculator
+        self.base = len(session.tokens)  # the cache before the answer
+        self.stream = TextStream(settings.stop)
+        self.n, self.first, self.last, self.reason = 0, 0.0, 0.0, "length"
+        self.has_said = False  # it may not end before it has said something (a model that closes its turn at once)
+        self.watch_result = settings.result_line
+
+    def take(self, token: int) -> bool:
+        """Account for a sampled token; False when the answer ends with it (reason set)."""
+        if self.session.is_eog(token):
+            self.reason = "eos"
+            return False
+        self.last = time.perf_counter()
+        self.first = self.first or self.last
+        self.n += 1
+        if self.speculator is not None:
+            self.speculator.append(token)
+        piece = self.session.piece(token)
+        self.has_said = self.has_said or bool(piece.strip())
+        text = self.stream.push(piece)
+        if text:
+            self.emit(text)
+        if self.watch_result:
+            ended = ends_result_line(self.stream.text)
+            self.watch_result = ended is False
+            if ended:
+                self.reason = "stop"
+                return False
+        if self.stream.stopped:
+            self.reason = "stop"
+            return False
+        if self.base + self.n - 1 >= self.session.n_ctx:  # the cache is full: this token has no cell
+            self.reason = "context"
+            return False
+        return True
+
+    @property
+    def evaluated(self) -> int:
+        """Answer tokens that one-at-a-time decoding leaves in the cache: the last one only when it was not cut."""
+        return self.n if self.reason in ("eos", "length", "cancelled") else max(0, self.n - 1)
+
+
+def _step(session: ModelSession, sampler: internals.LlamaSampler, a: _Answer, last: int | None) -> list[int]:
+    """Evaluate the last taken token (with a draft when one pays) and return the tokens sampled after it."""
+    spec = a.speculator
+    if last is None:  # the first token: the prompt's logits are waiting
+        draft: list[int] = []
+    elif spec is None or not a.has_said:
+        draft = []
+        session.evaluate([last])
+    else:
+        room = max(0, min(a.settings.max_tokens - a.n - 1, session.n_ctx - len(session.tokens) - 1))
+        draft, n_gram = spec.plan(room)
+        began = time.perf_counter()
+        if draft:
+            session.verify([last, *draft])
+        else:
+            session.evaluate([last])
+        spec.cost.observe(1 + len(draft), time.perf_counter() - began)
+    if not draft:
+        if not a.has_said:
+            session.forbid_end()
+        return [session.sample(sampler)]
+    out: list[int] = []
+    for i in range(len(draft) + 1):
+        token = session.sample_at(sampler, i)
+        out.append(token)
+        if i == len(draft) or token != draft[i] or session.is_eog(token):
+            break
+    accepted = len(out) - 1
+    spec.settle(n_gram, len(draft), accepted)
+    if accepted < len(draft) and not session.rewind(len(session.tokens) - (len(draft) - accepted)):
+        raise GenerationError("Could not take back a rejected draft: this model's memory cannot be rewound.")
+    return out
 
 
 def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationSettings,
@@ -135,7 +220,9 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
              before_answer: Callable[[CancelFn], None] | None = None) -> Generated:
     """Evaluate `prompt` (reusing the cached prefix) and sample until a stop; stream text to on_text.
     `before_answer` runs between the prompt and the answer (the thinking span lives there).
-    A stop, whenever it comes, returns with stop_reason "cancelled": the one way an answer reports it."""
+    A stop, whenever it comes, returns with stop_reason "cancelled": the one way an answer reports it.
+    With settings.speculate, prompt-lookup drafts are verified where they pay (speculate.py); the text is the
+    same token for token."""
     cancelled = is_cancelled or (lambda: False)
     start = time.perf_counter()
     try:
@@ -147,49 +234,39 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
     if before_answer is not None:
         before_answer(cancelled)
     sampler = build_sampler(session, settings.sampling, settings.banned)
-    stream = TextStream(settings.stop)
-    emit = on_text or (lambda _t: None)
-    n, first, last, reason = 0, 0.0, 0.0, "length"
-    has_said = False  # the answer may not end before it has said something (a model that closes its turn at once)
-    watch_result = settings.result_line
+    speculator = Speculator(session.tokens) if settings.speculate and session.can_roll_back else None
+    a = _Answer(session, settings, on_text or (lambda _t: None), speculator)
+    last: int | None = None
+    sampled: list[int] = []  # sampled after `last`, not yet taken
     try:
-        while n < settings.max_tokens:
+        while a.n < settings.max_tokens:
             if cancelled():
-                reason = "cancelled"
+                a.reason = "cancelled"
                 break
-            if not has_said:
-                session.forbid_end()
-            token = session.sample(sampler)
-            if session.is_eog(token):
-                reason = "eos"
+            if not sampled:
+                sampled = _step(session, sampler, a, last)
+            last = sampled.pop(0)
+            if not a.take(last):
                 break
-            last = time.perf_counter()
-            first = first or last
-            n += 1
-            piece = session.piece(token)
-            has_said = has_said or bool(piece.strip())
-            text = stream.push(piece)
-            if text:
-                emit(text)
-            if watch_result:
-                ended = ends_result_line(stream.text)
-                watch_result = ended is False
-                if ended:
-                    reason = "stop"
-                    break
-            if stream.stopped:
-                reason = "stop"
-                break
-            if len(session.tokens) >= session.n_ctx:
-                reason = "context"
-                break
-            session.evaluate([token])
+        _settle_cache(session, a, last)
     except Cancelled:
-        reason = "cancelled"
+        a.reason = "cancelled"
     finally:
         sampler.close()
-    tail = stream.flush() if not stream.stopped else ""
+    tail = a.stream.flush() if not a.stream.stopped else ""
     if tail:
-        emit(tail)
+        a.emit(tail)
     end = time.perf_counter()
-    return Generated(stream.text, reason, n, reused, start, prefilled, first or end, last or end)
+    drafted, accepted = (speculator.drafted, speculator.accepted) if speculator else (0, 0)
+    return Generated(a.stream.text, a.reason, a.n, reused, start, prefilled, a.first or end, a.last or end,
+                     drafted, accepted)
+
+
+def _settle_cache(session: ModelSession, a: _Answer, last: int | None) -> None:
+    """Leave the cache as one-at-a-time decoding does (drafts past a stop out, the last token in), so the next
+    turn reuses the same prefix and evaluates the same batch."""
+    want = a.base + a.evaluated
+    if len(session.tokens) > want:
+        session.rewind(want)
+    elif len(session.tokens) < want and last is not None:
+        session.evaluate([last])

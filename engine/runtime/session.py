@@ -230,6 +230,29 @@ class ModelSession:
         self.clear()
         return n == 0
 
+    def verify(self, tokens: Sequence[int]) -> None:
+        """Decode a short batch with logits kept for every position (speculative decoding reads each)."""
+        if len(self.tokens) + len(tokens) > self.n_ctx or len(tokens) > self.n_batch:
+            raise GenerationError(f"A verify batch of {len(tokens)} tokens does not fit the context.")
+        self._batch.set_batch(batch=tokens, n_past=len(self.tokens), logits_all=True)
+        code = llama_cpp.llama_decode(self._ctx.ctx, self._batch.batch)
+        if code != 0:
+            self.clear()
+            raise GenerationError(f"llama.cpp failed to evaluate a draft (llama_decode returned {code}).",
+                                  "\n".join(backend.recent_errors()))
+        self.tokens.extend(tokens)
+        self.evaluated += len(tokens)
+
+    def sample_at(self, sampler: internals.LlamaSampler, i: int) -> int:
+        """Sample from the logits of position i of the last batch (verify keeps them all)."""
+        return sampler.sample(self._ctx, i)
+
+    @property
+    def can_roll_back(self) -> bool:
+        """Whether the cache can drop its last tokens (recurrent state cannot: drafts need this)."""
+        model = self._model.model
+        return not (llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model))
+
     def clear(self) -> None:
         llama_cpp.llama_memory_clear(self._ctx.memory, True)
         self.tokens = []
@@ -256,7 +279,11 @@ class ModelSession:
 
     def logits(self) -> np.ndarray:
         """The last evaluated token's logits as a numpy view (valid until the next evaluate)."""
-        ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, -1)
+        return self.logits_at(-1)
+
+    def logits_at(self, i: int) -> np.ndarray:
+        """Position i of the last batch (-1: the last); every position after verify, only the last otherwise."""
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx.ctx, i)
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
 
     def probe(self, text: str, n_decode: int) -> Probe:

@@ -20,11 +20,12 @@ def ponder(*args: str, home) -> subprocess.CompletedProcess:
 
 def test_ask_json_has_every_field(gemma_model, ponder_home):
     out = ponder("ask", "What is the capital of France?", "--json", "--temperature", "0", "--seed", "1",
-                 "--max-tokens", "12", *GEMMA, home=ponder_home)
+                 "--max-tokens", "12", "--speculate", *GEMMA, home=ponder_home)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert set(data) >= {"answer", "reasoning", "thinking_tokens", "answer_tokens", "budget", "sources", "model",
-                         "backend", "timings"}
+                         "backend", "timings", "drafted_tokens", "accepted_tokens"}
+    assert 0 <= data["accepted_tokens"] <= data["drafted_tokens"]
     assert set(data["timings"]) == {"load_s", "ttft_s", "prefill_tok_s", "decode_tok_s"}
     assert data["answer"].startswith("Paris") and data["backend"] == "CPU"
     assert data["timings"]["decode_tok_s"] > 0 and data["timings"]["load_s"] > 0

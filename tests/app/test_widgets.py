@@ -306,3 +306,27 @@ def test_latex_from_a_chat_model_reads_as_text():
     assert plain_math(r"\[ 12 \times 3 = 36 \text{ apples} \]").split() == ["12", "×", "3", "=", "36", "apples"]
     assert plain_math(r"\frac{3}{4} of 25\% is \$5") == "3/4 of 25% is $5"
     assert plain_math("no math here [1]") == "no math here [1]"
+
+
+def test_the_footer_counts_accepted_drafts_only_when_there_were_drafts(qtbot):
+    from app.widgets.answer import AnswerWidget
+    from engine import Answer, Timings, Usage
+
+    w = AnswerWidget(None)
+    qtbot.addWidget(w)
+    w.finish(Answer("Quoted.", "eos", Usage(answer_tokens=40, drafted_tokens=24, accepted_tokens=20),
+                    Timings(decode_tok_s=12.0), model="M"))
+    assert "M · 40 tokens (20 of 24 drafted accepted) · 12 tok/s" in w.status.text()
+    w.finish(Answer("Prose.", "eos", Usage(answer_tokens=40), Timings(decode_tok_s=12.0), model="M"))
+    assert "drafted" not in w.status.text()
+
+
+def test_preferences_switch_speculative_decoding(qtbot):
+    from app.widgets.preferences import PreferencesDialog
+    from engine import Settings
+
+    dialog = PreferencesDialog(Settings())
+    qtbot.addWidget(dialog)
+    assert not dialog.speculate.isChecked()  # off until the bench shows the gain
+    dialog.speculate.setChecked(True)
+    assert dialog.chosen().speculate is True
