@@ -315,6 +315,10 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
                 self.conversation_id = event.conversation_id
                 self.refresh_conversations()
             return
+        if isinstance(event, Progress):
+            if self.answer_widget is not None:
+                self.answer_widget.show_reading(event)
+            return
         if not isinstance(event, Token):
             return
         s = self.streamed
