@@ -268,7 +268,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         return AskOptions(max_tokens=s.max_tokens, system_prompt=s.system_prompt,
                           sampling=SamplingSettings(temperature=s.temperature),
                           thinking=ThinkingRequest(self.composer.budget.budget()),
-                          collection=self.composer.collection())
+                          collection=self.composer.collection(), whole_collection_s=s.whole_collection_s or None)
 
     def send(self, question: str) -> Job | None:
         """Ask `question`; after Edit-and-resend it replaces the last turn (only once it is actually sent)."""

@@ -164,7 +164,11 @@ class Answerer(ABC):
         # rank first and cost nothing to read again; what its own words add follows them.
         query = question if kept is None else joined(question_answer_pairs(earlier)[-1][0], question)
         return self.library.context(options.collection, query, count_tokens, max(0, room - DOCUMENT_MARGIN),
-                                    kept=kept)
+                                    kept=kept, read_within=(options.whole_collection_s, self._read_tok_s()))
+
+    def _read_tok_s(self) -> float | None:
+        """How fast this answerer reads a prompt, in tokens per second, when it knows (None: it does not)."""
+        return None
 
     # -- what each answerer does its own way ----------------------------------------------------
     @abstractmethod

@@ -167,6 +167,9 @@ class Engine(Answerer):
         room = session.n_ctx - answer_reserve(options.max_tokens, session.n_ctx) - overhead
         return (lambda text: len(session.tokenize(text))), room
 
+    def _read_tok_s(self) -> float | None:
+        return self._require_session().read_tok_s
+
     def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions, cites: bool) -> _LocalPrompt:
         support = self.thinking_support(self._prompt_format(options))
         request = self.thinking_request(options, support)
@@ -185,7 +188,8 @@ class Engine(Answerer):
         settings = GenerationSettings(p.options.max_tokens, p.packed.stop, p.options.sampling,
                                       self._banned_in_answer(p.support) if run else (),
                                       p.support.format.result_line)
-        generated = generate(session, p.packed.tokens, settings, recorder.on_text, is_cancelled, run, recorder.on_read)
+        on_read = lambda done, total: recorder.on_read(done, total, session.read_tok_s)
+        generated = generate(session, p.packed.tokens, settings, recorder.on_text, is_cancelled, run, on_read)
         report = run.report(generated.last) if run else ThinkingReport(p.support.format.name, 0, 0, "off")
         return self._answer(generated, p.packed, started, recorder.reasoning.strip(), report,
                             run.first_sampled if run else 0.0)

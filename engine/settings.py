@@ -49,6 +49,7 @@ class Settings:
     temperature: float = 0.7
     max_tokens: int = 1024
     system_prompt: str = ""
+    whole_collection_s: int = 30  # send a collection whole only if the model reads it within this time (0: if it fits)
     remote: str = ""  # the URL of a saved OpenAI-compatible server to answer with instead of a local model
 
     @classmethod

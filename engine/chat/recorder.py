@@ -24,13 +24,17 @@ class AnswerRecorder:
         self.message_id: int | None = None
         self.saved_at = 0.0
 
-    def on_read(self, done: int, total: int) -> None:
-        """The prompt is being read: `done` of `total` tokens (the time left from the rate so far)."""
+    def on_read(self, done: int, total: int, tok_s: float | None = None) -> None:
+        """The prompt is being read: `done` of `total` tokens. The time left comes from the rate so far, and
+        before the first chunk from `tok_s` (how fast the last prompt was read) when it is known."""
         now = time.perf_counter()
         if done == 0:
             self._read_from = now
         elapsed = now - self._read_from
-        left = round((total - done) * elapsed / done, 1) if done and elapsed > 0 else None
+        if done and elapsed > 0:
+            left = round((total - done) * elapsed / done, 1)
+        else:
+            left = round(total / tok_s, 1) if tok_s else None
         self.on_event(Progress(done, total, self.reading, left))
 
     def on_thinking(self, text: str) -> None:

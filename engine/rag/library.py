@@ -89,32 +89,41 @@ class Library:
         self.store.remove(name)
 
     def context(self, name: str, question: str, count_tokens: Callable[[str], int], budget: int,
-                kept: DocumentContext | None = None, passages: Passages | None = None) -> DocumentContext:
+                kept: DocumentContext | None = None, passages: Passages | None = None,
+                read_within: tuple[float | None, float | None] = (None, None)) -> DocumentContext:
         """The whole collection when it fits in `budget` tokens, else the k best passages (and a note).
 
         `kept`: what this conversation's last answer was given. Its passages stay first, byte for byte, so the
         model's cache still holds them (a follow-up reads only what is new); passages it already has are not
         sent again, and new ones follow with the next numbers. When they no longer fit, the passages start
-        afresh. `passages` says how many and how long (this library's `passages` unless given)."""
+        afresh. `passages` says how many and how long (this library's `passages` unless given).
+        `read_within`: (seconds, tokens per second): a whole collection the model would take longer than that to
+        read is searched instead, and the note says so."""
         choice = passages or self.passages
         cid = self.store.collection_id(name)
         chars = self.store.text_length(cid)
         if chars > budget * MAX_CHARS_PER_TOKEN:  # too big for sure: don't load and tokenize all of it
-            size = f"about {chars // CHARS_PER_TOKEN:,}"
+            why = f"The collection is too large to send whole (about {chars // CHARS_PER_TOKEN:,} tokens; " \
+                  f"{budget:,} fit with this question)"
         else:
             pages: dict[tuple[str, int | None], list[ChunkRow]] = {}
             for row in self.store.file_chunks(cid):
                 pages.setdefault((row.path, row.page), []).append(row)
             text, sources = _numbered([(path, page, merge_rows(rows), 1.0) for (path, page), rows in pages.items()])
             tokens = count_tokens(text)
-            if tokens <= budget:
+            limit_s, tok_s = read_within
+            if tokens > budget:
+                why = (f"The collection is too large to send whole ({tokens:,} tokens; {budget:,} fit with this "
+                       f"question)")
+            elif limit_s and tok_s and tokens / tok_s > limit_s:
+                why = (f"Reading the whole collection ({tokens:,} tokens) would take about {tokens / tok_s:.0f} s, "
+                       f"more than the {limit_s:.0f} s set in Preferences")
+            else:
                 return DocumentContext(text, sources)
-            size = f"{tokens:,}"
+        note = lambda n: f"{why}, so the answer uses the {n} most relevant passage{'s' if n != 1 else ''}."
         hits = distinct(search(self.store, self.embedder, cid, question, choice.k))
         if choice.trim_chars:
             hits = [replace(h, text=around_match(h.text, question, choice.trim_chars)) for h in hits]
-        note = lambda n: (f"The collection is too large to send whole ({size} tokens; {budget:,} fit with this "
-                          f"question), so the answer uses the {n} most relevant passages.")
         if kept is not None and kept.sources:
             kept_tokens = count_tokens(kept.text)
             new = [h for h in hits if not _already_in(h.text, kept.text)]

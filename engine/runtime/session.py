@@ -31,6 +31,7 @@ ReadFn = Callable[[int, int], None]  # (prompt tokens evaluated so far, tokens t
 # Tokens per llama_decode while a prompt is read: a stop and the progress shown wait for at most one of these.
 # At the 1.5B's ~70 tokens/s on 2 CPU cores that is under 2 s; smaller batches cost prefill speed.
 PREFILL_CHUNK = 128
+READ_SAMPLE = 64  # a prompt this long or longer measures how fast prompts are read (read_tok_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ class ModelSession:
         self.vocab = model.vocab
         self.tokens: list[int] = []
         self.evaluated = 0  # tokens decoded since load: KV reuse is measured with this
+        self.read_tok_s: float | None = None  # prompt tokens per second, from the last prompt of READ_SAMPLE or more
         self._pieces: dict[int, bytes] = {}
         self._eog: np.ndarray | None = None
 
@@ -217,6 +219,7 @@ class ModelSession:
         step = min(self.n_batch, PREFILL_CHUNK)
         if len(tokens) <= step:
             on_read = None  # read at once: nothing to show
+        start = time.perf_counter()
         for i in range(0, len(tokens), step):
             if on_read is not None:
                 on_read(i, len(tokens))
@@ -231,6 +234,8 @@ class ModelSession:
                                       "\n".join(backend.recent_errors()))
             self.tokens.extend(chunk)
             self.evaluated += len(chunk)
+        if len(tokens) >= READ_SAMPLE:
+            self.read_tok_s = len(tokens) / max(time.perf_counter() - start, 1e-6)
         if on_read is not None and tokens:
             on_read(len(tokens), len(tokens))
 

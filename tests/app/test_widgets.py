@@ -306,3 +306,19 @@ def test_latex_from_a_chat_model_reads_as_text():
     assert plain_math(r"\[ 12 \times 3 = 36 \text{ apples} \]").split() == ["12", "×", "3", "=", "36", "apples"]
     assert plain_math(r"\frac{3}{4} of 25\% is \$5") == "3/4 of 25% is $5"
     assert plain_math("no math here [1]") == "no math here [1]"
+
+
+def test_reading_the_prompt_shows_progress_and_time_left_then_gives_way_to_the_answer(qtbot):
+    from app.progress import progress_text
+    from app.widgets.answer import AnswerWidget
+    from engine import Progress
+
+    assert progress_text(Progress(0, 900, "Reading 3 passages", 12.0)) == "Reading 3 passages… 0% · about 12 s left"
+    assert progress_text(Progress(360, 900, "Reading 3 passages", None)) == "Reading 3 passages… 40%"
+    assert progress_text(Progress(360, 900, "Reading 3 passages", 0.4)) == "Reading 3 passages… 40% · almost done"
+    w = AnswerWidget()
+    qtbot.addWidget(w)
+    w.show_reading(Progress(360, 900, "Reading 3 passages", 6.2))
+    assert w.status.text() == "Reading 3 passages… 40% · about 6 s left"
+    w.add_token("Paris", "answer")
+    assert w.status.text() == ""

@@ -90,3 +90,14 @@ def test_warm_reads_the_fixed_start_and_the_question_reuses_it(engine, library):
     answer = engine.ask("How many crates does town 9 store?", options=opts)
     assert answer.usage.reused_tokens >= warmed - 1
     engine.library = None
+
+
+def test_a_whole_collection_too_slow_to_read_is_searched_and_the_note_says_why(library):
+    whole = library.context("towns", "How many crates does town 17 store?", count, 100_000)
+    assert whole.note == "" and len(whole.sources) == 41
+    tokens = count(whole.text)
+    searched = library.context("towns", "How many crates does town 17 store?", count, 100_000,
+                               read_within=(10, tokens / 50))
+    assert "would take about 50 s, more than the 10 s set in Preferences" in searched.note
+    assert 0 < len(searched.sources) <= 5
+    assert library.context("towns", "How many crates?", count, 100_000, read_within=(60, tokens / 50)).note == ""
