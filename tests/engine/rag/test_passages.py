@@ -87,9 +87,10 @@ def test_a_follow_up_on_the_same_passages_reads_only_its_own_tokens(reader, libr
     follow = engine.ask("Say that again in words.", conversation_id=first.conversation_id, options=opts)
     assert first.sources and "too large" in first.notice
     assert follow.context.startswith(first.context)
-    # Kept passages and the first turn come from the cache: only the answer before and the new question are read.
-    assert follow.usage.reused_tokens >= first.usage.prompt_tokens - 2
-    assert follow.usage.evaluated_tokens < 0.2 * first.usage.prompt_tokens
+    # The kept passages and the first question come from the cache: what is read is the first answer as history
+    # replays it (its turn opens without the span the first prompt pre-closed) and the new question.
+    assert follow.usage.reused_tokens >= first.usage.prompt_tokens - 16
+    assert follow.usage.evaluated_tokens < 0.1 * first.usage.prompt_tokens
     engine.library = None
 
 
