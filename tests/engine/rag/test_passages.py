@@ -25,7 +25,7 @@ def library(towns, tmp_path_factory, embedder):
     lib = Library(tmp_path_factory.mktemp("lib") / "index.sqlite3", embedder)
     lib.index("towns", [str(towns)])
     yield lib
-    lib.close()
+    lib.store.close()  # not lib.close(): the embedder is the session's
 
 
 @pytest.fixture(scope="module")
