@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict
 
 from app import cli_models
+from app.progress import progress_text
 from engine import (DEFAULT_MODEL, Answerer, AskOptions, Cancelled, Engine, Library, LoadSettings, PonderError,
                     Progress, Registry, RemoteEndpoint, RemoteEngine, SamplingSettings, ThinkingRequest, Token,
                     detect_backend, get_secret)
@@ -209,6 +210,11 @@ def _printer():
     state = {"thinking": False}
 
     def on_event(event) -> None:
+        if isinstance(event, Progress):  # the prompt is being read: one line, rewritten in place, then cleared
+            if sys.stderr.isatty():
+                end = event.done >= event.total
+                print("\r\033[K" + ("" if end else progress_text(event)), end="", file=sys.stderr, flush=True)
+            return
         if not isinstance(event, Token):
             return
         if event.kind == "thinking":
@@ -328,6 +334,7 @@ def cmd_chat(args) -> int:
     conversation = args.conversation
     print(f"{engine.model_info.name} on {engine.backend.name}. Ctrl-C stops an answer, Ctrl-D ends.",
           file=sys.stderr)
+    engine.warm(options)  # the instructions every question starts with, read before the first one is typed
     while True:
         try:
             question = input("> ").strip()

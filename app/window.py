@@ -268,7 +268,8 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         return AskOptions(max_tokens=s.max_tokens, system_prompt=s.system_prompt,
                           sampling=SamplingSettings(temperature=s.temperature),
                           thinking=ThinkingRequest(self.composer.budget.budget()),
-                          collection=self.composer.collection(), speculate=s.speculate)
+                          collection=self.composer.collection(), speculate=s.speculate,
+                          whole_collection_s=s.whole_collection_s or None)
 
     def send(self, question: str) -> Job | None:
         """Ask `question`; after Edit-and-resend it replaces the last turn (only once it is actually sent)."""
@@ -314,6 +315,10 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
             if self.conversation_id is None:
                 self.conversation_id = event.conversation_id
                 self.refresh_conversations()
+            return
+        if isinstance(event, Progress):
+            if self.answer_widget is not None:
+                self.answer_widget.show_reading(event)
             return
         if not isinstance(event, Token):
             return

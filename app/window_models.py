@@ -32,6 +32,9 @@ class ModelsMixin:
             self.model_label.setText(f"{info.name} · {backend.name}")
             self.settings = settings
             self.save_settings()
+            # The instructions every question starts with are read now, while the person types.
+            options = self.options()
+            self.bridge.run_on_engine("Reading the instructions", lambda engine: engine.warm(options))
 
         def failed(f: Failure):
             self.load_progress.setVisible(False)

@@ -105,3 +105,72 @@ def recall(library, collection: str, mode: str, questions=QUESTIONS) -> tuple[fl
         at1 += bool(found[:1] and found[0])
         at5 += any(found)
     return at1 / len(questions), at5 / len(questions)
+
+
+# What a right answer says, for scoring answers from documents (bench/document_answers.py): every pattern (a
+# case-insensitive regular expression) must appear in the answer. Written from the documents, one per question
+# of both sets above.
+ANSWERS = {
+    QUESTIONS[0][0]: (r"update-mime-database",),
+    QUESTIONS[1][0]: (r"0\.21", r"2018"),
+    QUESTIONS[2][0]: (r"2119",),
+    QUESTIONS[3][0]: (r"weight", r"colon"),
+    QUESTIONS[4][0]: (r"\byes\b|\bmust\b",),
+    QUESTIONS[5][0]: (r"__NOMAGIC__|NOMAGIC",),
+    QUESTIONS[6][0]: (r"namespace", r"local ?name"),
+    QUESTIONS[7][0]: (r"globs", r"magic|alias|subclass"),
+    QUESTIONS[8][0]: (r"user\.mime_type",),
+    QUESTIONS[9][0]: (r"\byes\b|\ball\b", r"instance|also"),
+    QUESTIONS[10][0]: (r"octet-stream",),
+    QUESTIONS[11][0]: (r"differ",),
+    QUESTIONS[12][0]: (r"volume|file ?system",),
+    QUESTIONS[13][0]: (r"\bno\b|\bnot\b|never",),
+    QUESTIONS[14][0]: (r"\bno\b|\bnot\b|never",),
+    QUESTIONS[15][0]: (r"fragil|uninstallable|bootstrap|fix pip|can ?not run|can't run|security",),
+    QUESTIONS[16][0]: (r"\bMIT\b",),
+    QUESTIONS[17][0]: (r"vendor\.txt",),
+    QUESTIONS[18][0]: (r"pkg_resources",),
+    QUESTIONS[19][0]: (r"Pierre|Gerard-Marchant",),
+    QUESTIONS[20][0]: (r"property",),
+    QUESTIONS[21][0]: (r"\b0\b|zero", r"\b1\b|\bone\b"),
+    QUESTIONS[22][0]: (r"property",),
+    QUESTIONS[23][0]: (r"matrix",),
+    QUESTIONS[24][0]: (r"invokeMethod",),
+    QUESTIONS[25][0]: (r"\bno\b|\bnot\b",),
+    QUESTIONS[26][0]: (r"registerCustomWidget",),
+    QUESTIONS[27][0]: (r"regist|custom widget",),
+    QUESTIONS[28][0]: (r"current (working )?directory",),
+    QUESTIONS[29][0]: (r"QObject",),
+    QUESTIONS[30][0]: (r"qmlRegisterSingletonInstance",),
+    QUESTIONS[31][0]: (r"\bint\b|integer|type id",),
+    TUNING_QUESTIONS[0][0]: (r"4\.19", r"2022"),
+    TUNING_QUESTIONS[1][0]: (r"X\.?680", r"X\.?690"),
+    TUNING_QUESTIONS[2][0]: (r"\bno\b|\bnot\b",),
+    TUNING_QUESTIONS[3][0]: (r"separate|space",),
+    TUNING_QUESTIONS[4][0]: (r"\bno\b|\bnot\b|doesn't|does not",),
+    TUNING_QUESTIONS[5][0]: (r"Example\.Group",),
+    TUNING_QUESTIONS[6][0]: (r"-c\b|--check",),
+    TUNING_QUESTIONS[7][0]: (r"InstanceName|nameString|name.{0,20}value",),
+    TUNING_QUESTIONS[8][0]: (r"''|’’|dNSName|GeneralName",),
+    TUNING_QUESTIONS[9][0]: (r"-b\b|--benchmark",),
+    TUNING_QUESTIONS[10][0]: (r"IDENTIFIER_NOT_FOUND",),
+    TUNING_QUESTIONS[11][0]: (r"parser2array",),
+    TUNING_QUESTIONS[12][0]: (r"asn1_create_element|create.element",),
+    TUNING_QUESTIONS[13][0]: (r"asn1_create_element|expand|exact copy|dup",),
+    TUNING_QUESTIONS[14][0]: (r"TRUE|FALSE", r"number|dot|\d\.\d"),
+    TUNING_QUESTIONS[15][0]: (r"(was|is)n['’]?t present|not present|absent|missing|not (there|included)",),
+    TUNING_QUESTIONS[16][0]: (r"\?1",),
+    TUNING_QUESTIONS[17][0]: (r"\bno\b|\bnot\b",),
+    TUNING_QUESTIONS[18][0]: (r"asn1_length_der|NULL",),
+    TUNING_QUESTIONS[19][0]: (r"\bno\b|\bnot\b",),
+}
+
+
+def answer_is_right(question: str, answer: str) -> bool:
+    import re
+
+    return all(re.search(p, answer, re.IGNORECASE) for p in ANSWERS[question])
+
+
+def tuning_paths() -> list[Path]:
+    return [TUNING_PDF] if TUNING_PDF.exists() else []

@@ -58,14 +58,19 @@ def machine() -> dict:
 
 
 def _registry(sweep: SweepOptions) -> dict[str, Callable[[], list[Result]]]:
-    from bench import budget, core, documents, gui, remote, speculative
+    from bench import budget, core, document_answers, documents, gui, remote, speculative
+
+    document_answers.SPLIT, document_answers.LIMIT = sweep.split, sweep.limit
 
     return {"decode": core.bench_decode, "prefill": core.bench_prefill, "turn2_ttft": core.bench_turn2_ttft,
             "budget_overhead": budget.bench_budget_overhead, "budget_overshoot": budget.bench_budget_overshoot,
             "budget_close_cost": budget.bench_budget_close_cost,
             "budget_sweep": functools.partial(bench_budget_sweep, sweep),
             "index_throughput": documents.bench_index_throughput, "search_latency": documents.bench_search_latency,
-            "retrieval_quality": documents.bench_retrieval_quality, "gui_stall": gui.bench_gui_stall,
+            "retrieval_quality": documents.bench_retrieval_quality,
+            "documents_ttft": document_answers.bench_documents_ttft,
+            "followup_ttft": document_answers.bench_followup_ttft,
+            "documents_budget": document_answers.bench_documents_budget, "gui_stall": gui.bench_gui_stall,
             "download": remote.bench_download, "remote_decode": remote.bench_remote_decode,
             "verify_cost": speculative.bench_verify_cost, "spec_documents": speculative.bench_spec_documents,
             "spec_prose": speculative.bench_spec_prose, "spec_draft": speculative.bench_spec_draft}

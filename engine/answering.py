@@ -20,7 +20,7 @@ from typing import Callable
 
 from engine.chat.history import History, StoredMessage
 from engine.chat.recorder import AnswerRecorder
-from engine.events import Answer, ConversationStarted
+from engine.events import Answer, ConversationStarted, Source
 from engine.options import AskOptions
 from engine.paths import data_dir
 from engine.rag.library import INSTRUCTION, DocumentContext, Library
@@ -50,6 +50,25 @@ def question_answer_pairs(messages: list[StoredMessage]) -> list[tuple[str, str]
 def joined(*parts: str) -> str:
     """System prompt pieces, blank-line separated, empty ones left out."""
     return "\n\n".join(p for p in parts if p)
+
+
+def documents_given(earlier: list[StoredMessage], collection: str | None) -> DocumentContext | None:
+    """The passages the conversation's last answer was given from `collection`, as it stored them."""
+    last = next((m for m in reversed(earlier) if m.role == "assistant"), None)
+    if last is None or not collection or last.meta.get("collection") != collection or not last.meta.get("context"):
+        return None
+    return DocumentContext(last.meta["context"], tuple(Source(**s) for s in last.meta.get("sources", [])),
+                           last.meta.get("notice", ""))
+
+
+def reading_label(documents: DocumentContext | None, earlier: list[StoredMessage]) -> str:
+    """What the person is told while the prompt is read: "Reading 3 passages"."""
+    if documents is not None and documents.sources:
+        if not documents.note:
+            return "Reading the whole collection"
+        n = len(documents.sources)
+        return f"Reading {n} passage{'s' if n != 1 else ''}"
+    return "Reading the conversation" if earlier else "Reading the question"
 
 
 def stored_meta(answer: Answer) -> dict:
@@ -109,7 +128,7 @@ class Answerer(ABC):
             options = replace(options, system_prompt=joined(options.system_prompt, INSTRUCTION, documents.text))
         prepared = self._prepare(question, earlier, options, cites=documents is not None)
         self.history.add_message(conversation_id, "user", question)
-        recorder = AnswerRecorder(self.history, conversation_id, emit)
+        recorder = AnswerRecorder(self.history, conversation_id, emit, reading_label(documents, earlier))
         try:
             answer = self._generate(prepared, recorder, is_cancelled or (lambda: False), started)
         except Exception as e:
@@ -118,8 +137,10 @@ class Answerer(ABC):
         answer = replace(answer, conversation_id=conversation_id)
         if documents is not None:
             answer = replace(answer, sources=documents.sources, context=documents.text, notice=documents.note)
-        recorder.finish("cancelled" if answer.stop_reason == "cancelled" else "complete", stored_meta(answer),
-                        answer.text)
+        meta = stored_meta(answer)
+        if documents is not None:  # what the next question in this conversation keeps first (documents_given)
+            meta.update(collection=options.collection, context=documents.text)
+        recorder.finish("cancelled" if answer.stop_reason == "cancelled" else "complete", meta, answer.text)
         return answer
 
     def _conversation_options(self, conversation_id: int, options: AskOptions) -> AskOptions:
@@ -138,7 +159,16 @@ class Answerer(ABC):
     def _documents(self, question: str, earlier: list[StoredMessage], options: AskOptions) -> DocumentContext:
         """The collection's text for this question, sized to what the context window leaves free."""
         count_tokens, room = self._document_room(question, earlier, options)
-        return self.library.context(options.collection, question, count_tokens, max(0, room - DOCUMENT_MARGIN))
+        kept = documents_given(earlier, options.collection)
+        # A follow-up ("and why?") is searched with the question before it, so the passages it already has
+        # rank first and cost nothing to read again; what its own words add follows them.
+        query = question if kept is None else joined(question_answer_pairs(earlier)[-1][0], question)
+        return self.library.context(options.collection, query, count_tokens, max(0, room - DOCUMENT_MARGIN),
+                                    kept=kept, read_within=(options.whole_collection_s, self._read_tok_s()))
+
+    def _read_tok_s(self) -> float | None:
+        """How fast this answerer reads a prompt, in tokens per second, when it knows (None: it does not)."""
+        return None
 
     # -- what each answerer does its own way ----------------------------------------------------
     @abstractmethod

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from engine.answering import Answerer, question_answer_pairs
+from engine.answering import Answerer, joined, question_answer_pairs
 from engine.budget.driver import PromptParts, ThinkingRequest, ThinkingRun, prompt_parts
 from engine.budget.formats import SCAFFOLD_COMPLETION, ThinkingSupport, thinking_support
 from engine.chat.history import History, StoredMessage
@@ -114,7 +114,9 @@ class Engine(Answerer):
         if parts is None:
             support = self.thinking_support(fmt)
             parts = prompt_parts(support, self.thinking_request(options, support))
-        system = "\n\n".join(p for p in (options.system_prompt, parts.system_extra) if p)
+        # What never changes comes first, so its cache is reused across questions and conversations: the
+        # scaffold's instruction before the system prompt, which ends with a question's documents, if any.
+        system = "\n\n".join(p for p in (parts.system_extra, options.system_prompt) if p)
         return pack_prompt(
             fmt=fmt, system=system, turns=turns, question=question,
             tokenize=lambda text, bos: session.tokenize(text, add_bos=bos and session.adds_bos),
@@ -122,6 +124,28 @@ class Engine(Answerer):
             template=session.info.chat_template, bos_token=session.bos_text, eos_token=session.eos_text,
             template_kwargs={**parts.template_kwargs, **dict(options.template_kwargs)},
             thinking=parts.thinking, suffix=parts.suffix)
+
+    def warm(self, options: AskOptions = AskOptions(), is_cancelled: CancelFn | None = None) -> int:
+        """Read now what every question's prompt starts with — the template's opening, the instructions, the
+        system prompt; with `options.collection`, the document prompt's — so a question asked next evaluates only
+        what is its own. Nothing that depends on the question is read. Returns the tokens evaluated."""
+        session = self._require_session()
+        support = self.thinking_support(self._prompt_format(options))
+        parts = prompt_parts(support, self.thinking_request(options, support), cites=bool(options.collection))
+
+        def tokens(question: str, documents: str) -> list[int]:
+            system = joined(options.system_prompt, INSTRUCTION, documents) if options.collection else \
+                options.system_prompt
+            return self.prepare_prompt(question, [], replace(options, system_prompt=system), parts).tokens
+
+        a, b = tokens("Why?", "[1] a.txt\nOne."), tokens("How many are there?", "[1] b.md\nTwo.")
+        fixed = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        prefix = a[:fixed]
+        if not prefix or session.tokens[:fixed] == prefix:
+            return 0
+        before = session.evaluated
+        session.prepare(prefix, is_cancelled)
+        return session.evaluated - before
 
     def _banned_in_answer(self, support: ThinkingSupport) -> tuple[int, ...]:
         """A native span's opener may not start a second span inside the answer (single-token openers only)."""
@@ -143,6 +167,9 @@ class Engine(Answerer):
         room = session.n_ctx - answer_reserve(options.max_tokens, session.n_ctx) - overhead
         return (lambda text: len(session.tokenize(text))), room
 
+    def _read_tok_s(self) -> float | None:
+        return self._require_session().read_tok_s
+
     def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions, cites: bool) -> _LocalPrompt:
         support = self.thinking_support(self._prompt_format(options))
         request = self.thinking_request(options, support)
@@ -161,7 +188,8 @@ class Engine(Answerer):
         settings = GenerationSettings(p.options.max_tokens, p.packed.stop, p.options.sampling,
                                       self._banned_in_answer(p.support) if run else (),
                                       p.support.format.result_line, p.options.speculate)
-        generated = generate(session, p.packed.tokens, settings, recorder.on_text, is_cancelled, run)
+        on_read = lambda done, total: recorder.on_read(done, total, session.read_tok_s)
+        generated = generate(session, p.packed.tokens, settings, recorder.on_text, is_cancelled, run, on_read)
         report = run.report(generated.last) if run else ThinkingReport(p.support.format.name, 0, 0, "off")
         return self._answer(generated, p.packed, started, recorder.reasoning.strip(), report,
                             run.first_sampled if run else 0.0)

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A long job moved: `done` of `total` units (total 0 when unknown)."""
+    """A long job moved: `done` of `total` units (total 0 when unknown); `seconds_left` when the job can tell."""
 
     done: float
     total: float
     label: str
+    seconds_left: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,4 +21,5 @@ class AskOptions:
     thinking: ThinkingRequest | None = None  # None: Auto for chat models, off for base models
     collection: str | None = None  # answer from this document collection, citing its sources
     speculate: bool = False  # verify prompt-lookup drafts where measured costs say they pay; same text either way
+    whole_collection_s: float | None = None  # send a collection whole only if it is read this fast (None: if it fits)
     remember: tuple[tuple[str, object], ...] = ()  # merged into the conversation's stored settings (the GUI's slider)

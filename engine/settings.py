@@ -52,6 +52,7 @@ class Settings:
     # Speculative decoding (prompt lookup) where it pays; the answers are the same either way. Off until
     # `ponder bench --only spec_documents,spec_prose` shows the gain on the default model (README, Speed).
     speculate: bool = False
+    whole_collection_s: int = 30  # send a collection whole only if the model reads it within this time (0: if it fits)
     remote: str = ""  # the URL of a saved OpenAI-compatible server to answer with instead of a local model
 
     @classmethod

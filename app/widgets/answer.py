@@ -8,10 +8,11 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from app.progress import progress_text
 from app.widgets.composer import BUDGET_STOPS, budget_label, next_budget
 from app.widgets.markdown import MarkdownView, plain_math
 from app.widgets.reasoning import ReasoningSection
-from engine import Answer, Source, StoredMessage, ThinkingReport, Usage
+from engine import Answer, Progress, Source, StoredMessage, ThinkingReport, Usage
 
 
 def source_html(sources: tuple[Source, ...]) -> str:
@@ -117,7 +118,15 @@ class AnswerWidget(QFrame):
         layout.addLayout(actions)
         self._show_heading()
 
+    def show_reading(self, p: Progress) -> None:
+        """The prompt is being read (before the first token): "Reading 3 passages… 40% · about 6 s left"."""
+        if not self.is_finished:
+            words = progress_text(p) if p.done < p.total else ""
+            self._set_status(words, words)
+
     def add_token(self, text: str, kind: str) -> None:
+        if self._status[0] and not self.text and not self.reasoning.tokens:
+            self._set_status("", "")  # the reading line gives way to the answer
         if kind == "thinking":
             self.reasoning.append(text)
         else:

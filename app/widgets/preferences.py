@@ -32,11 +32,20 @@ class PreferencesDialog(QDialog):
         self.speculate.setChecked(settings.speculate)
         self.speculate.setToolTip("Words the answer copies from the question or your documents are checked several "
                                   "at a time where that is faster on this computer; the answer is the same")
+        self.whole_collection_s = QSpinBox()
+        self.whole_collection_s.setRange(0, 3600)
+        self.whole_collection_s.setSingleStep(10)
+        self.whole_collection_s.setValue(settings.whole_collection_s)
+        self.whole_collection_s.setSuffix(" s")
+        self.whole_collection_s.setSpecialValueText("whenever it fits")
+        self.whole_collection_s.setToolTip("A collection that fits the context is sent whole only if the model reads "
+                                           "it within this time; otherwise the most relevant passages are sent")
         form = QFormLayout()
         form.addRow("Longest answer", self.max_tokens)
         form.addRow("Temperature", self.temperature)
         form.addRow("System prompt", self.system_prompt)
         form.addRow("Speed", self.speculate)
+        form.addRow("Send a whole collection if read within", self.whole_collection_s)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -47,4 +56,5 @@ class PreferencesDialog(QDialog):
 
     def chosen(self) -> Settings:
         return replace(self.settings, max_tokens=self.max_tokens.value(), temperature=self.temperature.value(),
-                       system_prompt=self.system_prompt.toPlainText().strip(), speculate=self.speculate.isChecked())
+                       system_prompt=self.system_prompt.toPlainText().strip(), speculate=self.speculate.isChecked(),
+                       whole_collection_s=self.whole_collection_s.value())

@@ -5,7 +5,7 @@ import time
 from typing import Callable
 
 from engine.chat.history import History
-from engine.events import Token
+from engine.events import Progress, Token
 
 SAVE_EVERY_S = 0.5  # how often a streaming answer is written: at most this much is lost in a crash
 
@@ -13,13 +13,29 @@ SAVE_EVERY_S = 0.5  # how often a streaming answer is written: at most this much
 class AnswerRecorder:
     """The answer row appears with the first text (thinking or answer) and is saved every SAVE_EVERY_S."""
 
-    def __init__(self, history: History, conversation_id: int, on_event: Callable[[object], None] | None) -> None:
+    def __init__(self, history: History, conversation_id: int, on_event: Callable[[object], None] | None,
+                 reading: str = "Reading the question") -> None:
         self.history, self.conversation_id = history, conversation_id
         self.on_event = on_event or (lambda _e: None)
+        self.reading = reading  # what a Progress event says while the prompt is read ("Reading 3 passages")
+        self._read_from = 0.0
         self.text = ""
         self.reasoning = ""
         self.message_id: int | None = None
         self.saved_at = 0.0
+
+    def on_read(self, done: int, total: int, tok_s: float | None = None) -> None:
+        """The prompt is being read: `done` of `total` tokens. The time left comes from the rate so far, and
+        before the first chunk from `tok_s` (how fast the last prompt was read) when it is known."""
+        now = time.perf_counter()
+        if done == 0:
+            self._read_from = now
+        elapsed = now - self._read_from
+        if done and elapsed > 0:
+            left = round((total - done) * elapsed / done, 1)
+        else:
+            left = round(total / tok_s, 1) if tok_s else None
+        self.on_event(Progress(done, total, self.reading, left))
 
     def on_thinking(self, text: str) -> None:
         if not self.reasoning:

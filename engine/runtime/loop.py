@@ -10,7 +10,7 @@ import llama_cpp
 from llama_cpp import _internals as internals
 
 from engine.errors import Cancelled, GenerationError
-from engine.runtime.session import CancelFn, ModelSession
+from engine.runtime.session import CancelFn, ModelSession, ReadFn
 from engine.runtime.speculate import Speculator
 
 
@@ -217,16 +217,17 @@ def _step(session: ModelSession, sampler: internals.LlamaSampler, a: _Answer, la
 
 def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationSettings,
              on_text: Callable[[str], None] | None = None, is_cancelled: CancelFn | None = None,
-             before_answer: Callable[[CancelFn], None] | None = None) -> Generated:
+             before_answer: Callable[[CancelFn], None] | None = None, on_read: ReadFn | None = None) -> Generated:
     """Evaluate `prompt` (reusing the cached prefix) and sample until a stop; stream text to on_text.
-    `before_answer` runs between the prompt and the answer (the thinking span lives there).
+    `before_answer` runs between the prompt and the answer (the thinking span lives there); `on_read` hears
+    how far the prompt is read.
     A stop, whenever it comes, returns with stop_reason "cancelled": the one way an answer reports it.
     With settings.speculate, prompt-lookup drafts are verified where they pay (speculate.py); the text is the
     same token for token."""
     cancelled = is_cancelled or (lambda: False)
     start = time.perf_counter()
     try:
-        reused = session.prepare(prompt, cancelled)
+        reused = session.prepare(prompt, cancelled, on_read)
     except Cancelled:  # stopped while the prompt was evaluated: nothing sampled
         now = time.perf_counter()
         return Generated("", "cancelled", 0, 0, start, now, now, now)

@@ -170,3 +170,25 @@ def test_no_display_is_a_sentence_not_a_crash(monkeypatch, capsys):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
     assert gui.run_app() == 2 and "ponder chat" in capsys.readouterr().err
+
+
+def test_reading_the_prompt_is_one_line_on_a_terminal_rewritten_then_cleared(monkeypatch, capsys):
+    import io
+
+    from app.cli import _printer
+    from engine import Progress, Token
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr("sys.stderr", err)
+    show = _printer()
+    show(Progress(0, 600, "Reading 5 passages", 8.0))
+    show(Progress(256, 600, "Reading 5 passages", 4.6))
+    show(Progress(600, 600, "Reading 5 passages", 0.0))
+    show(Token("Paris"))
+    assert err.getvalue() == ("\r\033[KReading 5 passages… 0% · about 8 s left"
+                              "\r\033[KReading 5 passages… 42% · about 5 s left\r\033[K")
+    assert capsys.readouterr().out == "Paris"

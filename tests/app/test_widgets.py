@@ -330,3 +330,19 @@ def test_preferences_switch_speculative_decoding(qtbot):
     assert not dialog.speculate.isChecked()  # off until the bench shows the gain
     dialog.speculate.setChecked(True)
     assert dialog.chosen().speculate is True
+
+
+def test_reading_the_prompt_shows_progress_and_time_left_then_gives_way_to_the_answer(qtbot):
+    from app.progress import progress_text
+    from app.widgets.answer import AnswerWidget
+    from engine import Progress
+
+    assert progress_text(Progress(0, 900, "Reading 3 passages", 12.0)) == "Reading 3 passages… 0% · about 12 s left"
+    assert progress_text(Progress(360, 900, "Reading 3 passages", None)) == "Reading 3 passages… 40%"
+    assert progress_text(Progress(360, 900, "Reading 3 passages", 0.4)) == "Reading 3 passages… 40% · almost done"
+    w = AnswerWidget()
+    qtbot.addWidget(w)
+    w.show_reading(Progress(360, 900, "Reading 3 passages", 6.2))
+    assert w.status.text() == "Reading 3 passages… 40% · about 6 s left"
+    w.add_token("Paris", "answer")
+    assert w.status.text() == ""
