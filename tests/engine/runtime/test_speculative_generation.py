@@ -155,7 +155,7 @@ def test_thinking_budget_is_kept_and_the_answer_unchanged(chat_engine, always_dr
 
 def test_cancel_stops_within_one_verify_batch(engine, always_draft):
     seen = []
-    answer = engine.ask(LIST, options=chatml(200),
+    answer = engine.ask(LIST, options=replace(chatml(200), speculate=True),
                         on_event=seen.append, is_cancelled=lambda: len(seen) >= 4)
     assert answer.stop_reason == "cancelled"
     assert answer.usage.answer_tokens <= 4 + speculate.EXACT_BATCH
@@ -163,7 +163,7 @@ def test_cancel_stops_within_one_verify_batch(engine, always_draft):
 
 def test_every_accepted_token_is_streamed_in_order(engine, always_draft):
     events = []
-    answer = engine.ask(LIST, options=chatml(60),
+    answer = engine.ask(LIST, options=replace(chatml(60), speculate=True),
                         on_event=events.append)
     tokens = [e for e in events if isinstance(e, Token)]
     assert answer.usage.accepted_tokens > 0
