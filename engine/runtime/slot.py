@@ -158,11 +158,13 @@ class Slot:
     def evaluated(self, n: int) -> None:
         self.tokens += self.pending[:n]
         self.pending = self.pending[n:]
+        if self.probe is not None and self.pending:  # a chunk of the prompt before the probe went in
+            self.probe.prompt_end -= n
 
     def on_logits(self, rows: dict[int, int]) -> None:
         """The decode gave logits for this slot's evaluated tokens (pending index -> batch row): go on."""
         if self.probe is not None:
-            prompt_row, probe_row = rows[self.probe.prompt_end], rows[max(rows)]
+            prompt_row, probe_row = rows[min(rows)], rows[max(rows)]
             entropy = self.rt.entropy(probe_row)
             n_probe = len(self.probe.tokens)
             self.tokens = self.tokens[:self.rt.remove(self.seq, len(self.tokens) - n_probe)]
@@ -214,10 +216,11 @@ class Slot:
             self._thinking_sampler = None
 
     def _inject(self, text: str, closing: bool) -> None:
+        """Queue `text` after what is pending (after the prompt, when the span is closed before it began)."""
         tokens = self.rt.tokenize(text)
         if closing:
             self.result.close_tokens += len(tokens)
-        self.pending = tokens
+        self.pending = self.pending + tokens
 
     def _answer(self, row: int) -> None:
         s, r = self.job.settings, self.result

@@ -29,6 +29,7 @@ from engine.server.service import ModelService, Ticket
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 2**20
 WAIT_S = 0.1  # how often a waiting request looks at its client's socket
+POST_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 FINISH = {"eos": "stop", "stop": "stop", "length": "length", "context": "length", "cancelled": "stop"}
 
 
@@ -123,13 +124,15 @@ class Handler(BaseHTTPRequestHandler):
             return True
 
     def _route(self, routes: dict) -> None:
-        handler = routes.get(self.path.split("?", 1)[0].rstrip("/"))
+        path = self.path.split("?", 1)[0].rstrip("/")
+        handler = routes.get(path)
         try:
             if handler is None:
-                known = any(self.path.startswith(p) for p in ("/v1/", "/health"))
+                known = path in POST_PATHS or path in ("/health", "/v1/models")
                 raise ApiError(405 if known else 404, f"{self.command} {self.path} is not an endpoint of this server"
                                "; it has GET /v1/models, GET /health, POST /v1/chat/completions, "
-                               "/v1/completions and /v1/embeddings.", None, "unknown_url")
+                               "/v1/completions and /v1/embeddings.", None,
+                               "method_not_allowed" if known else "unknown_url")
             if not self._authorized():
                 raise ApiError(401, "Invalid or missing API key: send it as 'Authorization: Bearer KEY'.", None,
                                "invalid_api_key", "authentication_error")
@@ -155,6 +158,13 @@ class Handler(BaseHTTPRequestHandler):
         self._route({"/v1/chat/completions": lambda: self._generate(chat_request),
                      "/v1/completions": lambda: self._generate(completion_request),
                      "/v1/embeddings": self._embeddings})
+
+    def _no_such_method(self) -> None:
+        if self.headers.get("Content-Length"):
+            self.rfile.read(min(int(self.headers["Content-Length"] or 0), MAX_BODY))
+        self._route({})
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _no_such_method
 
     # -- endpoints ------------------------------------------------------------------------------
     def _health(self) -> None:

@@ -105,8 +105,9 @@ class ModelService:
         load = LoadSettings(n_ctx=settings.n_ctx, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers)
         info = self.engine.load(settings.model, load, on_progress)
         session = self.engine.session
-        self.model_id = settings.model if settings.model and not Path(settings.model).suffix else (
-            Path(settings.model).stem if settings.model else DEFAULT_MODEL.name)
+        named = settings.model or DEFAULT_MODEL.name
+        is_file = named.endswith(".gguf") or Path(named).expanduser().is_file()
+        self.model_id = Path(named).stem if is_file else named
         self._aliases = {self.model_id, info.name, Path(self.engine.model_path).stem}
         self.slot_rates: dict[int, float] = {}
         slots = settings.parallel
