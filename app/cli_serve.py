@@ -6,7 +6,8 @@ import getpass
 import sys
 import threading
 
-from engine import SERVER_API_KEY, ApiServer, ModelService, PonderError, ServeSettings, get_secret, set_secret
+from engine import (SERVER_API_KEY, ApiServer, ModelService, PonderError, ServeSettings, get_secret, is_loopback,
+                    set_secret)
 
 
 def add_parser(sub, positive) -> None:
@@ -50,6 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _save_key()
     settings = ServeSettings(args.host, args.port, args.model, args.parallel, args.ctx, args.threads,
                              args.gpu_layers, _api_key(args))
+    if not is_loopback(settings.host) and not settings.api_key:  # said before the model loads
+        raise PonderError(f"Serving on {settings.host} lets other computers use this model: save an API key with "
+                          "`ponder serve --set-api-key` and add --api-key-from-keychain, or keep to 127.0.0.1.")
     service = ModelService(settings)
     try:
         server = ApiServer(service, settings.host, settings.port, settings.api_key).start()
