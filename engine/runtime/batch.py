@@ -137,14 +137,21 @@ class BatchRuntime:
     # -- requests -------------------------------------------------------------------------------
     def submit(self, job: SlotJob, done: DoneFn) -> None:
         """Queue `job`; `done(result)` is called once, on the runtime's thread, when it ends."""
-        if not job.prompt:
-            raise GenerationError("The prompt is empty.")
-        if len(job.prompt) >= self.n_ctx_slot:
-            raise GenerationError(f"The prompt takes {len(job.prompt):,} tokens; a slot holds {self.n_ctx_slot:,}.")
+        self.submit_all([(job, done)])
+
+    def submit_all(self, items: Sequence[tuple[SlotJob, DoneFn]]) -> None:
+        """Queue several jobs at once: as many as there are free slots start in the same step."""
+        for job, _done in items:
+            if not job.prompt:
+                raise GenerationError("The prompt is empty.")
+            if len(job.prompt) >= self.n_ctx_slot:
+                raise GenerationError(f"The prompt takes {len(job.prompt):,} tokens; a slot holds "
+                                      f"{self.n_ctx_slot:,}.")
         with self._cv:
             if self._closing:
                 raise GenerationError("The server is shutting down.")
-            self._queue.append((job, time.perf_counter(), done))
+            now = time.perf_counter()
+            self._queue.extend((job, now, done) for job, done in items)
             self._cv.notify()
 
     def run(self, job: SlotJob) -> SlotResult:
@@ -168,11 +175,15 @@ class BatchRuntime:
         tok_s = sum(n for _t, n in recent[1:]) / span if span > 0 else 0.0
         return BatchStats(self.requests, active, queued, self.sampled, round(tok_s, 1))
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 600) -> None:
+        """Stop: running requests end as cancelled after the decode in flight, then the context is freed."""
         with self._cv:
             self._closing = True
             self._cv.notify()
-        self._thread.join(30)
+        self._thread.join(wait_s)
+        if self._thread.is_alive():  # a decode still running: freeing its context under it would crash
+            log.warning("the batch loop did not stop within %.0f s; its context is left to the process", wait_s)
+            return
         self._batch.close()
         self.ctx.close()
 

@@ -43,25 +43,29 @@ def test_a_slot_answers_as_the_single_sequence_loop_does(engine, runtime):
         assert result.stop_reason == expected.stop_reason
 
 
-def test_requests_decode_together_and_each_gets_its_own_answer(engine, runtime):
-    """Two copies of one prompt in one batch give the same answer; the others end as their settings say."""
+def test_requests_decode_together_and_new_ones_join_between_steps(engine, runtime):
+    """Two copies of one prompt start in the same step on the two slots and decode together: the same answer.
+    Two more wait in the queue and take the slots as they free up; each ends as its own settings say."""
     jobs = [_job(engine, QUESTIONS[1], 8), _job(engine, QUESTIONS[1], 8), _job(engine, QUESTIONS[0], 8),
             _job(engine, QUESTIONS[2], 3)]
-    results = [None] * len(jobs)
+    results: dict[int, object] = {}
     pieces = [[] for _ in jobs]
+    all_done = threading.Event()
 
-    def run(i):
-        job = jobs[i]
-        results[i] = runtime.run(SlotJob(job.prompt, job.settings, on_piece=lambda k, t: pieces[i].append(t)))
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    def finished(i):
+        def done(result):
+            results[i] = result
+            if len(results) == len(jobs):
+                all_done.set()
+        return done
+    runtime.submit_all([(SlotJob(job.prompt, job.settings, on_piece=lambda k, t, i=i: pieces[i].append(t)),
+                         finished(i)) for i, job in enumerate(jobs)])
+    assert all_done.wait(1200)
     assert results[0].text == results[1].text and results[0].answer_tokens == 8
+    assert results[2].started >= min(results[0].end, results[1].end)  # it waited for a free slot
     assert results[3].answer_tokens <= 3
-    for r, p in zip(results, pieces):
-        assert r.text and r.text == "".join(p).strip() and r.stop_reason in ("eos", "stop", "length")
+    for i, r in results.items():
+        assert r.text and r.text == "".join(pieces[i]).strip() and r.stop_reason in ("eos", "stop", "length")
     assert runtime.stats().requests == len(jobs) and runtime.stats().active == 0
 
 

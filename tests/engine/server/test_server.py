@@ -22,7 +22,7 @@ CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 def client(server, key: str = "unused") -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url, api_key=key, max_retries=0, timeout=300)
+    return openai.OpenAI(base_url=server.url, api_key=key, max_retries=0, timeout=1200)
 
 
 def raw(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -30,7 +30,7 @@ def raw(server, method: str, path: str, body: bytes | None = None, headers: dict
     request = urllib.request.Request(server.url.removesuffix("/v1") + path, data=body, method=method,
                                      headers={"Content-Type": "application/json", **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=300) as r:
+        with urllib.request.urlopen(request, timeout=1200) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
