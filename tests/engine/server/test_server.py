@@ -238,7 +238,7 @@ def test_reasoning_effort_none_and_no_field_give_no_reasoning(chat_serve):
     c = client(chat_serve)
     for extra in ({"reasoning_effort": "none"}, {}, {"chat_template_kwargs": {"enable_thinking": False}}):
         reply = c.chat.completions.create(model=chat_serve.service.model_id, messages=CAPITAL, max_tokens=8,
-                                          temperature=0, **extra)
+                                          temperature=0, extra_body=extra)
         assert getattr(reply.choices[0].message, "reasoning_content", None) is None
         assert reply.usage.completion_tokens_details.reasoning_tokens == 0
 
