@@ -249,3 +249,14 @@ def test_the_remote_engine_sees_the_budget_kept(chat_serve, ponder_home):
     answer = remote.ask("A pen costs 3 dollars. How much do 7 pens cost?", options=AskOptions(
         max_tokens=16, sampling=SamplingSettings(temperature=0.0), thinking=ThinkingRequest(8)))
     assert 0 < answer.thinking.used <= 8 and answer.reasoning and answer.text
+
+
+@pytest.mark.slow
+def test_auto_chooses_a_budget_per_request(chat_serve):
+    """Auto's zero-thought probe rides in the prompt's last decode and is taken back out; its choice is reported."""
+    status, body = raw(chat_serve, "POST", "/v1/chat/completions", json.dumps({
+        "messages": WORD_PROBLEM, "max_tokens": 8, "temperature": 0, "ponder": {"budget": "auto"}}).encode())
+    assert status == 200
+    thinking = body["ponder"]["thinking"]
+    assert "entropy" in thinking["auto_reason"] and thinking["used"] <= thinking["budget"]
+    assert body["choices"][0]["message"]["content"]
