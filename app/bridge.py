@@ -25,12 +25,12 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from engine import (Answerer, AskOptions, Cancelled, Engine, Failure, History, Library, LoadSettings, PonderError,
-                    RemoteEndpoint, RemoteEngine, Settings, data_dir, get_secret, pull_model, save_endpoint,
-                    set_secret)
+from engine import (Answerer, ApiServer, AskOptions, Cancelled, Engine, Failure, History, Library, LoadSettings,
+                    ModelService, PonderError, RemoteEndpoint, RemoteEngine, ServeSettings, Settings, data_dir,
+                    get_secret, pull_model, save_endpoint, set_secret)
 
 log = logging.getLogger(__name__)
-LANES = ("engine", "documents", "downloads")
+LANES = ("engine", "documents", "downloads", "server")  # server: starting and stopping `ponder serve`
 
 
 class Relay(QObject):
@@ -131,6 +131,7 @@ class Bridge(QObject):
         self.engine = engine or Engine(history=self.history)
         self.answerer: Answerer = self.engine  # who answers: the local engine or a server
         self._library: Library | None = None  # the documents lane's own (store connection, embedder)
+        self.server: ApiServer | None = None  # `ponder serve` from the app (its own model and threads)
         self._relay = Relay(self._finished)
         self._threads: dict[str, QThread] = {}
         self._runners: dict[str, _Runner] = {}
@@ -248,6 +249,39 @@ class Bridge(QObject):
                            lambda job: pull_model(ref, on_progress=job.emit, is_cancelled=job.is_cancelled),
                            **callbacks)
 
+    # -- server lane ----------------------------------------------------------------------------
+    def start_server(self, settings: ServeSettings, **callbacks) -> Job:
+        """Load the model for serving and listen (the server lane; the server's own threads do the rest)."""
+        def run(job: Job):
+            self._stop_server()
+            service = ModelService(settings, on_progress=job.emit)
+            try:
+                self.server = ApiServer(service, settings.host, settings.port, settings.api_key).start()
+            except PonderError:
+                service.close()
+                raise
+            return self.server.url
+        return self.submit("Starting the server", "server", run, **callbacks)
+
+    def stop_server(self, **callbacks) -> Job:
+        return self.submit("Stopping the server", "server", lambda job: self._stop_server(), **callbacks)
+
+    def _stop_server(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop()
+            server.service.close()
+
+    def server_status(self) -> dict | None:
+        """What the Server panel shows, read without waiting (None when no server runs)."""
+        server = self.server
+        if server is None:
+            return None
+        stats = server.service.stats()
+        return {"url": server.url, "model": server.service.model_id, "slots": len(server.service.runtime.slots),
+                "requests": stats.requests, "active": stats.active, "queued": stats.queued, "tok_s": stats.tok_s,
+                "log": list(server.service.log_lines)}
+
     # -- shutdown -------------------------------------------------------------------------------
     def cancel_all(self) -> None:
         for queue in self._pending.values():
@@ -259,7 +293,7 @@ class Bridge(QObject):
         twice. Blocks until the running jobs have seen their cancel flag (one token or one file)."""
         self.cancel_all()
         closers = {"engine": lambda job: self.engine.unload(), "documents": lambda job: self._close_library(),
-                   "downloads": lambda job: None}
+                   "downloads": lambda job: None, "server": lambda job: self._stop_server()}
         for lane, thread in self._threads.items():
             self._runners[lane].post_and_wait.emit(Job("Closing", lane, closers[lane], self._relay))
             thread.quit()

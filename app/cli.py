@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import asdict
 
-from app import cli_models
+from app import cli_models, cli_serve
 from app.progress import progress_text
 from engine import (DEFAULT_MODEL, Answerer, AskOptions, Cancelled, Engine, Library, LoadSettings, PonderError,
                     Progress, Registry, RemoteEndpoint, RemoteEngine, SamplingSettings, ThinkingRequest, Token,
@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true")
     selftest.add_argument("--gpu-layers", type=int, help="layers to offload (0: CPU only, as CI runs it; default: "
                           "all if a GPU)")
+
+    cli_serve.add_parser(sub, _positive)
 
     bench = sub.add_parser("bench", help="measure speed against raw llama-cpp-python on this machine")
     bench.add_argument("--only", help="comma-separated benchmark names")
@@ -430,7 +432,8 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"ask": cmd_ask, "chat": cmd_chat, "models": cmd_models, "index": cmd_index, "search": cmd_search,
-            "collections": cmd_collections, "selftest": cmd_selftest, "bench": cmd_bench}
+            "collections": cmd_collections, "selftest": cmd_selftest, "bench": cmd_bench,
+            "serve": cli_serve.cmd_serve}
 
 
 def _route(argv: list[str]) -> list[str] | None:

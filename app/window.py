@@ -146,6 +146,16 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         for label in (self.tokens_label, self.speed_label, self.model_label):
             bar.addPermanentWidget(label)
 
+    def open_server(self) -> None:
+        """The Server window (`ponder serve` from the app), serving the model the settings name."""
+        from app.widgets.server_panel import ServerPanel
+
+        panel = getattr(self, "server_panel", None)
+        if panel is None:
+            panel = self.server_panel = ServerPanel(self.bridge, self.settings.model or None, self)
+        panel.show()
+        panel.raise_()
+
     def _build_menus(self) -> None:
         def action(menu, text, slot, keys=None):
             a = QAction(text, self)
@@ -158,6 +168,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         m = self.menuBar().addMenu("&File")
         action(m, "New conversation", self.new_conversation, QKeySequence.StandardKey.New)
         action(m, "Models…", self.open_models, "Ctrl+M")
+        action(m, "Server…", self.open_server)
         action(m, "Preferences…", self.open_preferences, QKeySequence.StandardKey.Preferences)
         m.addSeparator()
         action(m, "Quit", self.close, QKeySequence.StandardKey.Quit)

@@ -28,6 +28,7 @@ from engine.remote import RemoteEndpoint, RemoteEngine, load_endpoints, remove_e
 from engine.runtime.backend import Backend, detect_backend
 from engine.runtime.loop import GenerationSettings, SamplingSettings
 from engine.runtime.session import LoadSettings
+from engine.server import SERVER_API_KEY, ApiServer, ModelService, ServeSettings, is_loopback
 from engine.secrets import HUB_TOKEN, delete_secret, get_secret, set_secret
 from engine.settings import AUTO_GPU_LAYERS, Settings, read_json, write_json_atomic
 
@@ -41,4 +42,6 @@ __all__ = [
     "config_dir", "data_dir", "delete_secret", "detect_backend", "get_secret", "inspect_model", "load_catalog",
     "load_endpoints", "models_dir", "pull_model", "read_json", "remove_endpoint", "save_endpoint", "set_secret",
     "write_json_atomic",
+    # `ponder serve`
+    "ApiServer", "ModelService", "SERVER_API_KEY", "ServeSettings", "is_loopback",
 ]

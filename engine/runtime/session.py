@@ -1,7 +1,7 @@
 """A loaded model and its context: the token stream held in the KV cache, and what can be reused.
 
-This, loop.py, backend.py and rag/embed.py are the only modules that talk to
-llama-cpp-python's internals, so a version bump touches those four.
+This, loop.py, batch.py, backend.py and rag/embed.py are the only modules that talk to
+llama-cpp-python's internals, so a version bump touches those five.
 """
 from __future__ import annotations
 
@@ -336,6 +336,11 @@ class ModelSession:
             raise GenerationError("Could not roll back a probe: this model's memory cannot be rewound.")
         self.logits()[:] = saved
         return Probe(out.decode("utf-8", errors="replace"), entropy, cost)
+
+    @property
+    def model(self) -> internals.LlamaModel:
+        """The loaded weights (a batched context of runtime/batch.py shares them)."""
+        return self._model
 
     def new_sampler(self) -> internals.LlamaSampler:
         return internals.LlamaSampler()

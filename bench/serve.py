@@ -1,0 +1,131 @@
+"""`ponder serve` under load: 4 concurrent streaming clients against 1 on the same server, the same load against
+llama-cpp-python's own server (which serialises requests), and the time to first token with 4 clients busy."""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from bench import core
+from bench.hub import free_port
+from bench.runner import Result
+
+CLIENTS = 4
+TOKENS = 64
+N_CTX = 1024
+PROMPTS = ["Write a long story about a lighthouse keeper and the sea.", "Write a long essay about the history of Rome.",
+           "Explain in detail how a steam engine works.", "Describe a journey across the desert, day by day.",
+           "Write a long letter to a friend about your garden.", "Tell the story of a clockmaker's apprentice."]
+
+
+def _stream(url: str, prompt: str, model: str) -> tuple[float, list[float]]:
+    """(seconds to the first content token, timestamps of every content token) of one streaming chat request."""
+    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": TOKENS,
+            "temperature": 0.0, "stream": True}
+    request = urllib.request.Request(url + "/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    start, stamps = time.perf_counter(), []
+    with urllib.request.urlopen(request, timeout=900) as response:
+        for raw in response:
+            line = raw.decode().strip()
+            if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                choices = json.loads(line[5:]).get("choices") or [{}]
+                if (choices[0].get("delta") or {}).get("content"):
+                    stamps.append(time.perf_counter())
+    return (stamps[0] - start if stamps else 0.0), stamps
+
+
+def _load(url: str, model: str, clients: int, rounds: int = 1) -> tuple[float, list[float]]:
+    """Aggregate answer tokens/s of `clients` streaming at once (each runs `rounds` requests back to back), from
+    the first request sent to the last token; and every request's time to first token."""
+    stamps: list[float] = []
+    ttfts: list[float] = []
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        for r in range(rounds):
+            ttft, got = _stream(url, PROMPTS[(i + r * clients) % len(PROMPTS)], model)
+            with lock:
+                stamps.extend(got)
+                ttfts.append(ttft)
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(stamps) / (max(stamps) - start), ttfts
+
+
+def _ponder_server(slots: int):
+    from engine import ApiServer, ModelService, ServeSettings
+
+    service = ModelService(ServeSettings(model=core.MODEL, parallel=slots, n_ctx=N_CTX))
+    return service, ApiServer(service, "127.0.0.1", 0).start()
+
+
+def bench_serve_batch4() -> list[Result]:
+    """4 concurrent streaming clients vs 1 on one server with 4 slots (best of 2 each, alternating)."""
+    service, server = _ponder_server(CLIENTS)
+    try:
+        _load(server.url, service.model_id, 1)  # warm: weights paged in
+        one = four = 0.0
+        for _ in range(2):
+            one = max(one, _load(server.url, service.model_id, 1)[0])
+            four = max(four, _load(server.url, service.model_id, CLIENTS)[0])
+    finally:
+        server.stop()
+        service.close()
+    return [Result("serve_batch4", "tok/s", round(four, 2), round(one, 2), ">=1.35")]
+
+
+def bench_serve_ttft_p95_under_load() -> list[Result]:
+    """p95 time to first token of requests arriving while 4 clients keep the server busy, vs one client alone."""
+    service, server = _ponder_server(CLIENTS)
+    try:
+        _load(server.url, service.model_id, 1)
+        alone = statistics.median(_stream(server.url, PROMPTS[i], service.model_id)[0] for i in range(3))
+        _rate, ttfts = _load(server.url, service.model_id, CLIENTS, rounds=3)
+    finally:
+        server.stop()
+        service.close()
+    p95 = sorted(ttfts)[max(0, round(0.95 * len(ttfts)) - 1)]
+    return [Result("serve_ttft_p95_under_load", "s", round(p95, 3), round(alone, 3), "<=4.0")]
+
+
+def bench_serve_vs_llama_cpp_python() -> list[Result]:
+    """The same 4-client load against `python -m llama_cpp.server` (same model, threads and context)."""
+    from engine import Registry
+    from engine.runtime.backend import default_threads
+
+    service, server = _ponder_server(CLIENTS)
+    try:
+        _load(server.url, service.model_id, 1)
+        ours = max(_load(server.url, service.model_id, CLIENTS)[0] for _ in range(2))
+    finally:
+        server.stop()
+        service.close()
+    port = free_port()
+    theirs_process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(Registry().resolve(core.MODEL)), "--host",
+         "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", str(default_threads()),
+         "--n_gpu_layers", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "/models", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        _load(url, "x", 1)
+        theirs = max(_load(url, "x", CLIENTS)[0] for _ in range(2))
+    finally:
+        theirs_process.terminate()
+        theirs_process.wait(30)
+    return [Result("serve_vs_llama_cpp_python", "tok/s", round(ours, 2), round(theirs, 2), ">=1.0")]
