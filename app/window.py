@@ -18,7 +18,7 @@ from app.widgets.chat_view import THINK_MORE_KEYS, AnswerWidget, ChatView, Conte
 from app.widgets.composer import Composer, budget_from_setting, budget_to_setting
 from app.widgets.documents import DocumentsPanel
 from app.widgets.preferences import PreferencesDialog
-from engine import (Answer, AskOptions, ConversationStarted, Failure, IndexReport, ModelInfo, Progress,
+from engine import (Answer, AskOptions, ConversationStarted, Failure, IndexReport, ModelInfo, PonderError, Progress,
                     SamplingSettings, Settings, ThinkingRequest, Token, config_dir, load_endpoints, read_json,
                     write_json_atomic)
 
@@ -189,9 +189,12 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
     def save_state(self) -> None:
         if not self.persist:
             return
-        write_json_atomic(self._state_path(), {"geometry": bytes(self.saveGeometry().toHex()).decode(),
-                                               "dock": bytes(self.saveState().toHex()).decode(),
-                                               "conversation": self.conversation_id})
+        try:
+            write_json_atomic(self._state_path(), {"geometry": bytes(self.saveGeometry().toHex()).decode(),
+                                                   "dock": bytes(self.saveState().toHex()).decode(),
+                                                   "conversation": self.conversation_id})
+        except PonderError as e:  # a full disk or read-only folder must not stop the window closing
+            log.warning("%s", e.message)
 
     def start(self) -> None:
         """First start: load the model in the background; the window is usable at once."""
@@ -215,14 +218,18 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
 
     # -- conversations --------------------------------------------------------------------------
     def refresh_conversations(self, open_current: bool = False) -> None:
-        def done(conversations):
+        def done(found):
+            conversations, repair = found
+            if repair is not None:  # the history file was damaged: say so once, with where the copy is
+                self.show_error(repair.message)
             ids = {c.id for c in conversations}
             if self.conversation_id not in ids:
                 self.conversation_id = None
             self.sidebar.set_conversations(conversations, self.conversation_id)
             if open_current and self.conversation_id is not None:
                 self.open_conversation(self.conversation_id)
-        self.bridge.read("Listing conversations", lambda b: b.history.conversations(), on_done=done)
+        self.bridge.read("Listing conversations", lambda b: (b.history.conversations(), b.history.take_repair()),
+                         on_done=done)
 
     def new_conversation(self) -> None:
         self._editing = None

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.database import open_database
+from engine.database import describe, open_database
 from engine.errors import HistoryError
 
 SCHEMA = """
@@ -68,19 +68,25 @@ class History:
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self._db = open_database(self.path, SCHEMA)
+            self._db = open_database(self.path, SCHEMA, salvage=("conversations", "messages"))
             self.recovered = self._db.execute(
                 "UPDATE messages SET state='partial' WHERE state='streaming'").rowcount
         except sqlite3.DatabaseError as e:
-            raise HistoryError(f"The history file {self.path} cannot be opened ({e}); move it aside to start afresh.",
-                               str(e)) from None
+            raise HistoryError(f"The history file {self.path} cannot be opened: {describe(e)}.", str(e)) from None
+        # A damaged file was set aside and rebuilt from what could be read: the app says so (database.Recovery).
+        self.repair = self._db.recovery
 
     def _run(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
         with self._lock:
             try:
                 return self._db.execute(sql, args)
             except sqlite3.Error as e:
-                raise HistoryError(f"Could not update the conversation history ({e}).", str(e)) from None
+                raise HistoryError(f"Could not update the conversation history: {describe(e)}.", str(e)) from None
+
+    def take_repair(self):
+        """What was recovered when the file was found damaged (a database.Recovery), once; then None."""
+        repair, self.repair = self.repair, None
+        return repair
 
     def close(self) -> None:
         with self._lock:
@@ -178,4 +184,4 @@ class History:
             except sqlite3.Error as e:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                raise HistoryError(f"Could not update the conversation history ({e}).", str(e)) from None
+                raise HistoryError(f"Could not update the conversation history: {describe(e)}.", str(e)) from None
