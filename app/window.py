@@ -17,6 +17,7 @@ from app.window_turns import TurnsMixin
 from app.widgets.chat_view import THINK_MORE_KEYS, AnswerWidget, ChatView, ContextDialog
 from app.widgets.composer import Composer, budget_from_setting, budget_to_setting
 from app.widgets.documents import DocumentsPanel
+from app.widgets.markdown import LINK_ROOTS
 from app.widgets.preferences import PreferencesDialog
 from engine import (Answer, AskOptions, ConversationStarted, Failure, IndexReport, ModelInfo, PonderError, Progress,
                     SamplingSettings, Settings, ThinkingRequest, Token, config_dir, load_endpoints, read_json,
@@ -371,6 +372,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
     # -- documents ------------------------------------------------------------------------------
     def refresh_collections(self) -> None:
         def done(collections):
+            LINK_ROOTS[:] = [root for c in collections for root in c.roots]
             self.documents.set_collections(collections)
             self.composer.set_collections([c.name for c in collections])
         self.bridge.read("Listing collections", lambda b: b.library.collections(), on_done=done,

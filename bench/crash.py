@@ -56,12 +56,8 @@ def _child_indexing(folder: Path, _arg: str) -> None:
     from engine.rag.index import Indexer
     from engine.rag.store import Store
 
-    class Words:  # counting words is all the chunker needs; vectors are another transaction per batch
-        path = Path("words")
+    from bench.disk import Words  # vectors are another transaction per batch, counted in tests/engine/rag
 
-        @staticmethod
-        def count_tokens(text: str) -> int:
-            return len(text.split())
     _ack("ready")
     report = Indexer(Store(folder / "index.sqlite3"), Words()).index("docs", [str(folder / "docs")], embed=False)
     _ack("done", report.indexed)

@@ -51,3 +51,24 @@ def fill(folder: Path, leave_bytes: int = 0) -> Path:
             if e.errno != errno.ENOSPC:
                 raise
     return filler
+
+
+class Words:
+    """An embedder stand-in for indexing without vectors: the chunker only needs a token count."""
+
+    path = Path("words")
+
+    @staticmethod
+    def count_tokens(text: str) -> int:
+        return len(text.split())
+
+    def close(self) -> None:
+        pass
+
+
+def write_docs(folder: Path, n: int = 30) -> Path:
+    """`n` Markdown files of 40 paragraphs each (about 40 chunks a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"d{i}.md").write_text("\n\n".join(f"w{i}-{j} " * 40 for j in range(40)))
+    return folder

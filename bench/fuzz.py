@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from engine.errors import PonderError
@@ -317,7 +318,7 @@ def fuzz(name: str, examples: int, seed_value: int | None = None) -> FuzzResult:
     sqlite_errors = (sqlite3.Error,)  # never allowed to escape: the readers turn them into their own errors
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=seed_value is None,
-              suppress_health_check=list(HealthCheck), phases=("generate",))
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
     @given(entry.strategy)
     def attempt(value) -> None:
         result.tried += 1
@@ -337,5 +338,5 @@ def fuzz(name: str, examples: int, seed_value: int | None = None) -> FuzzResult:
                 result.hangs += 1
                 result.examples.append(f"took {took:.1f} s <- {repr(value)[:160]}")
 
-    attempt()
+    (hypothesis_seed(seed_value)(attempt) if seed_value is not None else attempt)()
     return result

@@ -58,7 +58,7 @@ def machine() -> dict:
 
 
 def _registry(sweep: SweepOptions) -> dict[str, Callable[[], list[Result]]]:
-    from bench import budget, core, documents, gui, remote
+    from bench import budget, core, documents, gui, remote, robustness
 
     return {"decode": core.bench_decode, "prefill": core.bench_prefill, "turn2_ttft": core.bench_turn2_ttft,
             "budget_overhead": budget.bench_budget_overhead, "budget_overshoot": budget.bench_budget_overshoot,
@@ -66,7 +66,8 @@ def _registry(sweep: SweepOptions) -> dict[str, Callable[[], list[Result]]]:
             "budget_sweep": functools.partial(bench_budget_sweep, sweep),
             "index_throughput": documents.bench_index_throughput, "search_latency": documents.bench_search_latency,
             "retrieval_quality": documents.bench_retrieval_quality, "gui_stall": gui.bench_gui_stall,
-            "download": remote.bench_download, "remote_decode": remote.bench_remote_decode}
+            "download": remote.bench_download, "remote_decode": remote.bench_remote_decode,
+            "robustness": robustness.bench_robustness}
 
 
 def run_benchmarks(only: list[str] | None = None, as_json: bool = False, sweep: SweepOptions | None = None) -> int:

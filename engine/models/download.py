@@ -13,6 +13,7 @@ header; `/resolve/` redirects to a CDN on another host; errors carry `X-Error-Co
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import json
@@ -73,9 +74,14 @@ def ssl_context() -> ssl.SSLContext:
     """Certificates from certifi: a frozen build's Python finds no system CA store on Fedora or macOS."""
     import certifi
 
-    context = ssl.create_default_context(cafile=certifi.where())
     extra = os.environ.get("SSL_CERT_FILE")  # a company proxy's CA, as every other tool honours it
-    if extra and os.path.isfile(extra):
+    return _context(certifi.where(), extra if extra and os.path.isfile(extra) else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _context(cafile: str, extra: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=cafile)
+    if extra:
         context.load_verify_locations(cafile=extra)
     return context
 

@@ -306,3 +306,20 @@ def test_latex_from_a_chat_model_reads_as_text():
     assert plain_math(r"\[ 12 \times 3 = 36 \text{ apples} \]").split() == ["12", "×", "3", "=", "36", "apples"]
     assert plain_math(r"\frac{3}{4} of 25\% is \$5") == "3/4 of 25% is $5"
     assert plain_math("no math here [1]") == "no math here [1]"
+
+
+def test_answer_links_open_only_when_safe(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from app.widgets import markdown
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()) or True)
+    view = markdown.MarkdownView()
+    qtbot.addWidget(view)
+    assert not view.openExternalLinks() and not view.openLinks()
+    (tmp_path / "a.md").write_text("x")
+    monkeypatch.setattr(markdown, "LINK_ROOTS", [str(tmp_path)])
+    for url in ("file:///etc/passwd", "smb://host/x", "https://example.org", (tmp_path / "a.md").as_uri()):
+        view.anchorClicked.emit(markdown.QUrl(url))
+    assert opened == ["https://example.org", (tmp_path / "a.md").as_uri()]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.disk import can_mount, fill, read_only, small_disk
+from bench.disk import Words, can_mount, fill, read_only, small_disk
+from bench.disk import write_docs as _docs
 from bench.hub import Hub
 from engine import ModelError, PonderError
 from engine.chat.history import History
@@ -20,21 +21,6 @@ from engine.rag.store import Store
 from engine.settings import Settings
 
 pytestmark = pytest.mark.skipif(not can_mount(), reason="mounting a tmpfs needs root or CAP_SYS_ADMIN")
-
-
-class Words:
-    path = Path("words")
-
-    @staticmethod
-    def count_tokens(text: str) -> int:
-        return len(text.split())
-
-
-def _docs(folder: Path, n: int = 30) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        (folder / f"d{i}.md").write_text("\n\n".join(f"w{i}-{j} " * 40 for j in range(40)))
-    return folder
 
 
 def _intact(path: Path) -> bool:

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from bench.disk import Words
 from bench.fuzz import minimal_epub
 from engine.errors import DocumentError
 from engine.rag import index as index_module
@@ -73,10 +74,10 @@ def test_a_pipe_is_never_opened(tmp_path):
 
 
 @pytest.fixture
-def library(tmp_path, embedder):
-    lib = Library(tmp_path / "index.sqlite3", embedder)
+def library(tmp_path):
+    lib = Library(tmp_path / "index.sqlite3", Words())  # words for tokens: no vectors needed here
     yield lib
-    lib.store.close()  # the embedder is the session's
+    lib.close()
 
 
 def test_a_hostile_tree_is_indexed_around_what_cannot_be_read(tmp_path, library, monkeypatch):
@@ -115,4 +116,4 @@ def test_a_hostile_tree_is_indexed_around_what_cannot_be_read(tmp_path, library,
     assert "not a regular file" in reasons["pipe.md"]
     assert "No such file" in reasons["vanishing.md"]
     assert "zip bomb" in reasons["bomb.epub"]
-    assert [h for h in library.search("hostile", "owls silently", 3, "lexical")]
+    assert [h for h in library.search("hostile", "owls silently", 3, "bm25")]
