@@ -44,12 +44,21 @@ def _child_answer(folder: Path, model: str) -> None:
     engine = Engine(history=History(folder / "history.sqlite3"))
     engine.load(Path(model), LoadSettings(n_ctx=1024))
     _ack("ready")
-    conversation = None
+    from engine import ConversationStarted, Token
+
+    state = {"conversation": None, "asked": False}
+
+    def on_event(event) -> None:
+        if isinstance(event, ConversationStarted):
+            state["conversation"] = event.conversation_id
+        elif isinstance(event, Token) and not state["asked"]:  # the question is stored before the first token
+            state["asked"] = True
+            _ack("question", state["conversation"], i)
     for i in range(1000):
-        answer = engine.ask(f"Question {i}: name a colour.", conversation_id=conversation,
-                            options=AskOptions(max_tokens=12))
-        conversation = answer.conversation_id
-        _ack("answer", conversation, hashlib.sha256(answer.text.encode()).hexdigest()[:16], i)
+        state["asked"] = False
+        answer = engine.ask(f"Question {i}: name a colour.", conversation_id=state["conversation"],
+                            options=AskOptions(max_tokens=12), on_event=on_event)
+        _ack("answer", answer.conversation_id, hashlib.sha256(answer.text.encode()).hexdigest()[:16], i)
 
 
 def _child_indexing(folder: Path, _arg: str) -> None:
@@ -141,14 +150,18 @@ def _check(scenario: str, folder: Path, acks: list[list[str]], setup: dict) -> t
 
         history = History(folder / "history.sqlite3")
         done = [a for a in acks if a[0] == "answer"]
-        found = {(str(m.conversation_id), hashlib.sha256(m.content.encode()).hexdigest()[:16])
-                 for c in history.conversations() for m in history.messages(c.id)
-                 if m.role == "assistant" and m.state == "complete"}
-        streaming = [m for c in history.conversations() for m in history.messages(c.id) if m.state == "streaming"]
+        asked = [a for a in acks if a[0] == "question"]
+        messages = [m for c in history.conversations() for m in history.messages(c.id)]
         history.close()
-        lost = [a for a in done if (a[1], a[2]) not in found]
-        return len(done), len(lost) + len(streaming), [f"answer {a[3]} lost" for a in lost] + \
-            [f"{len(streaming)} answers left streaming"] * bool(streaming)
+        found = {(str(m.conversation_id), hashlib.sha256(m.content.encode()).hexdigest()[:16])
+                 for m in messages if m.role == "assistant" and m.state == "complete"}
+        questions = {(str(m.conversation_id), m.content.split(":")[0].split(" ")[-1]) for m in messages
+                     if m.role == "user"}
+        unfinished = [m for m in messages if m.state == "streaming"]  # reopening must have marked them partial
+        lost = [f"answer {a[3]} lost" for a in done if (a[1], a[2]) not in found]
+        lost += [f"question {a[2]} lost" for a in asked if (a[1], a[2]) not in questions]
+        lost += [f"{len(unfinished)} answers left streaming"] * bool(unfinished)
+        return len(done) + len(asked), len(lost), lost
     if scenario == "indexing":
         problems = _index_consistent(folder / "index.sqlite3") if (folder / "index.sqlite3").exists() else []
         resumed = subprocess.run([sys.executable, "-m", "bench.crash", "child", "indexing", str(folder)],

@@ -259,10 +259,11 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow
                          st.sampled_from(["model", "n_ctx", "n_threads", "n_gpu_layers", "temperature",
                                           "max_tokens", "system_prompt", "remote", "other"]), inner, max_size=6),
                      max_leaves=12)
-_CLI_WORDS = ["models", "collections", "search", "index", "rename", "rm", "format", "forget", "import",
-              "--sha256", "-k", "--mode", "lexical", "dense", "hybrid", "-v", "--json", "x", "", "-1", "0", "999",
-              "chatml", "auto", "nope", "/nonexistent/path", "a.gguf", "--help", "-h", "\x00", "é", "--", "-"]
-_CLI_SAFE = ["models", "collections", "search", "index"]  # no command that loads a model or opens the window
+_CLI_WORDS = ["models", "collections", "rename", "rm", "format", "forget", "import", "list", "--sha256", "-k",
+              "--mode", "bm25", "-v", "--json", "x", "-1", "0", "999", "chatml", "auto", "nope",
+              "/nonexistent/path", "a.gguf", "--help", "-h", "\x00", "é", "--"]
+# Commands that neither load a model, open the window, nor read a folder a random word might name ("." or "/").
+_CLI_SAFE = ["models", "collections"]
 
 
 def _cli(argv: list[str], folder: Path):
@@ -305,8 +306,8 @@ def entries() -> dict[str, Entry]:
         "history_file": Entry(st.one_of(_mutated_history(), st.binary(max_size=2000)), _history),
         "settings_file": Entry(st.one_of(_JSON.map(lambda v: json.dumps(v).encode()), st.binary(max_size=200)),
                                _settings, ()),
-        "cli_arguments": Entry(st.tuples(st.sampled_from(_CLI_SAFE), st.lists(st.sampled_from(_CLI_WORDS) |
-                                                                                st.text(max_size=8), max_size=5))
+        "cli_arguments": Entry(st.tuples(st.sampled_from(_CLI_SAFE), st.lists(st.sampled_from(_CLI_WORDS) | st.text(
+            st.characters(blacklist_characters="./\\"), max_size=8), max_size=5))
                                .map(lambda t: [t[0], *t[1]]), _cli, (PonderError,)),
     }
 

@@ -111,8 +111,10 @@ def _check_args(args, kwargs) -> None:
 
 
 def _bounded_filter(function):
+    first = 2 if hasattr(function, "jinja_pass_arg") else 1  # (the context,) the value, then its parameters
+
     def bounded(*args, **kwargs):
-        _check_args(args[1:], kwargs)
+        _check_args(args[first:], kwargs)
         if function is _FILTER_REPLACE and len(args) > 3:
             _check_replace(args[1], args[3])
         result = function(*args, **kwargs)
