@@ -197,12 +197,15 @@ def _check(scenario: str, folder: Path, acks: list[list[str]], setup: dict) -> t
         from engine.settings import Settings
 
         saved = [int(a[1]) for a in acks if a[0] == "saved"]
-        damaged = [p for p in folder.iterdir() if "damaged" in p.name or p.suffix == ".tmp"]
+        damaged = [p for p in folder.iterdir() if "damaged" in p.name]
+        litter = [p for p in folder.iterdir() if p.suffix == ".tmp"]  # a save cut short: never read, not a loss
+        for p in litter:
+            p.unlink()
         n = Settings.load(folder / "settings.json").n_ctx
         last = saved[-1] if saved else 0
         ok = n in (last, last + 1) or (not saved and n in (Settings().n_ctx, 1))
         return len(saved), int(not ok) + len(damaged), [f"n_ctx {n}, last saved {last}"] * (not ok) + \
-            [f"left behind: {p.name}" for p in damaged]
+            [f"damaged: {p.name}" for p in damaged] + [f"temp file left by the kill: {p.name}" for p in litter]
     if scenario == "collections":
         from engine.rag.store import Store
 
@@ -330,9 +333,13 @@ def main(argv: list[str]) -> int:
         arg = argv[3] if len(argv) > 3 else ""
         globals()[f"_child_{scenario}"](folder, arg)
         return 0
+    count = 5
+    if argv[:1] == ["-n"]:
+        count, argv = int(argv[1]), argv[2:]
     for scenario in argv or SCENARIOS:
-        r = trials(scenario, 5)
-        print(f"{scenario}: {r.trials} trials, {r.acknowledged} acknowledged, {r.lost} lost {r.problems[:3]}")
+        r = trials(scenario, count, seed=random.randrange(1 << 30))
+        print(f"{scenario}: {r.trials} trials, {r.acknowledged} acknowledged, {r.lost} lost {r.problems[:3]}",
+              flush=True)
     return 0
 
 

@@ -52,7 +52,7 @@ def bench_kill9(kills: int, answer_kills: int) -> list[Result]:
     out = []
     for scenario in SCENARIOS:
         r = trials(scenario, answer_kills if scenario == "answer" else kills, seed=random.randrange(1 << 30),
-                   max_kill_s=6.0 if scenario == "answer" else 3.0)
+                   max_kill_s=15.0 if scenario == "answer" else 3.0)
         _say(f"kill -9 {scenario}: {r.trials} trials, {r.acknowledged} records acknowledged, {r.lost} lost"
              + "".join(f"\n  {p}" for p in r.problems[:3]))
         out.append(Result(f"kill9_{scenario}_lost", f"of {r.trials} trials", r.lost, r.acknowledged, "value<=0"))
@@ -75,8 +75,8 @@ def bench_full_disk(trials: int) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         docs = _docs(Path(tmp) / "docs", 30)
         for _ in range(trials):
-            with small_disk(2 << 20) as disk:
-                filler = fill(disk, leave_bytes=random.randrange(0, 600_000))
+            with small_disk(16 << 20) as disk:
+                filler = fill(disk, leave_bytes=random.randrange(0, 3_000_000))
                 store, history = None, None
                 try:
                     store = Store(disk / "index.sqlite3")

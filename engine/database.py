@@ -87,8 +87,41 @@ def _set_aside(path: Path) -> Path:
     return aside
 
 
+def _padded(damaged: Path) -> Path:
+    """The damaged file, or a copy grown back to the size its header claims: SQLite refuses the whole schema of a
+    truncated file (a table's root page past the end), while the pages that survived are readable."""
+    with open(damaged, "rb") as f:
+        header = f.read(100)
+    size = damaged.stat().st_size
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return damaged
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    claimed = int.from_bytes(header[28:32], "big") * page_size
+    if not 0 < size < claimed <= (1 << 36):
+        return damaged
+    copy = damaged.with_name(damaged.name + ".padded")
+    with open(damaged, "rb") as src, open(copy, "wb") as dst:
+        while block := src.read(1 << 20):
+            dst.write(block)
+        dst.truncate(claimed)
+    return copy
+
+
 def _salvage(damaged: Path, db: sqlite3.Connection, tables: tuple[str, ...]) -> tuple[dict[str, int], tuple]:
     """Copy every readable row of `tables` from the damaged file into `db`, row by row, parents first."""
+    try:
+        source = _padded(damaged)
+    except OSError:
+        source = damaged
+    try:
+        return _copy_rows(source, db, tables)
+    finally:
+        if source != damaged:
+            source.unlink(missing_ok=True)
+
+
+def _copy_rows(damaged: Path, db: sqlite3.Connection, tables: tuple[str, ...]) -> tuple[dict[str, int], tuple]:
     rows: dict[str, int] = {}
     lost = []
     try:

@@ -11,6 +11,6 @@ TRIALS = {"answer": 1, "indexing": 2, "download": 2, "model_import": 2, "setting
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_kill_9_loses_no_acknowledged_record(scenario, gemma_model):
-    result = trials(scenario, TRIALS[scenario], seed=15, max_kill_s=4.0 if scenario == "answer" else 1.5)
+    result = trials(scenario, TRIALS[scenario], seed=15, max_kill_s=8.0 if scenario == "answer" else 1.5)
     assert result.trials == TRIALS[scenario]
     assert result.lost == 0, result.problems

@@ -33,7 +33,7 @@ def _intact(path: Path) -> bool:
 
 def test_indexing_on_a_full_disk_stops_with_a_sentence_and_resumes(tmp_path):
     docs = _docs(tmp_path / "docs")
-    with small_disk(2 << 20) as disk:
+    with small_disk(16 << 20) as disk:  # room for the whole index, its WAL and the checkpoint
         store = Store(disk / "index.sqlite3")
         filler = fill(disk, leave_bytes=300_000)
         with pytest.raises(CollectionError, match="the disk is full"):

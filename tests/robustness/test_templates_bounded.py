@@ -9,7 +9,8 @@ from engine.chat import templates
 from engine.chat.templates import Message, render_template
 
 HOSTILE = {
-    "power": "{{ 10 ** 10 ** 10 }}",
+    "power": "{{ 10 ** 1000000 }}",
+    "power_chain": "{% set ns = namespace(n=10) %}{% for i in range(40) %}{% set ns.n = ns.n ** 2 %}{% endfor %}",
     "repeat": "{{ 'a' * 1000000000 }}",
     "nested_loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     "doubling": "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
