@@ -132,7 +132,8 @@ def _index_consistent(path: Path) -> list[str]:
             "orphan chunks": "SELECT count(*) FROM chunks WHERE file_id NOT IN (SELECT id FROM files)",
             "orphan files": "SELECT count(*) FROM files WHERE collection_id NOT IN (SELECT id FROM collections)",
             "orphan roots": "SELECT count(*) FROM roots WHERE collection_id NOT IN (SELECT id FROM collections)",
-            "duplicate chunks": "SELECT count(*) FROM (SELECT file_id, ord FROM chunks GROUP BY 1, 2 HAVING count(*)>1)",
+            "duplicate chunks":
+                "SELECT count(*) FROM (SELECT file_id, ord FROM chunks GROUP BY 1, 2 HAVING count(*) > 1)",
             "chunks missing from search": "SELECT (SELECT count(*) FROM chunks) - (SELECT count(*) FROM chunks_fts)",
         }
         problems = [f"{n}: {db.execute(q).fetchone()[0]}" for n, q in checks.items() if db.execute(q).fetchone()[0]]
@@ -283,8 +284,8 @@ def trials(scenario: str, count: int, seed: int = 0, max_kill_s: float = 3.0) ->
             arg, setup = hub.url, {"url": hub.url, "sha256": hashlib.sha256(data).hexdigest()}
         try:
             for _ in range(count):
-                if scenario in ("download", "indexing"):  # each trial starts from nothing
-                    for leftover in (folder / "models", folder / "index.sqlite3"):
+                if scenario in ("download", "indexing", "settings_save"):  # each trial starts from nothing
+                    for leftover in (folder / "models", folder / "index.sqlite3", folder / "settings.json"):
                         _remove(leftover)
                 result.trials += 1
                 acks = _run_and_kill(scenario, folder, arg, rng.uniform(0.05, max_kill_s))

@@ -32,12 +32,17 @@ class Recovery:
                 f"{self.damaged} and what could be read was recovered ({kept}{lost}).")
 
 
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
 class Connection(sqlite3.Connection):
     recovery: Recovery | None = None
 
 
 def _connect(path: Path, schema: str, check: bool) -> Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, factory=Connection)
+    db.text_factory = _text  # a damaged page's text is shown with replacement characters, not an exception
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
@@ -126,6 +131,7 @@ def _copy_rows(damaged: Path, db: sqlite3.Connection, tables: tuple[str, ...]) -
     lost = []
     try:
         old = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
+        old.text_factory = _text
     except sqlite3.Error:
         return rows, tables
     try:

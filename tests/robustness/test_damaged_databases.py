@@ -111,3 +111,23 @@ def test_a_fresh_process_on_a_damaged_history_starts_and_says_so_on_stderr(tmp_p
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
     assert "was damaged" in out.stderr and "a copy is kept" in out.stderr
+
+
+def test_a_message_whose_bytes_are_not_utf8_is_shown_not_raised(tmp_path):
+    # Found by fuzzing: a flipped byte inside a stored message made reading the conversation raise sqlite3's
+    # "Could not decode to UTF-8" past HistoryError.
+    import sqlite3
+
+    path = tmp_path / "history.sqlite3"
+    history = History(path)
+    cid = history.create_conversation("t")
+    history.add_message(cid, "user", "hello", meta={"a": 1})
+    history.close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE messages SET content=CAST(X'68C3' AS TEXT), meta='{not json'")
+    db.commit()
+    db.close()
+    history = History(path)
+    [message] = history.messages(cid)
+    assert message.content == "h\ufffd" and message.meta == {}
+    history.close()
