@@ -128,6 +128,8 @@ def _index_consistent(path: Path) -> list[str]:
 
     db = sqlite3.connect(path)
     try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name='chunks'").fetchone():
+            return []  # killed before the schema was made: an empty index, consistent
         checks = {
             "orphan chunks": "SELECT count(*) FROM chunks WHERE file_id NOT IN (SELECT id FROM files)",
             "orphan files": "SELECT count(*) FROM files WHERE collection_id NOT IN (SELECT id FROM collections)",
