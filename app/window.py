@@ -17,8 +17,9 @@ from app.window_turns import TurnsMixin
 from app.widgets.chat_view import THINK_MORE_KEYS, AnswerWidget, ChatView, ContextDialog
 from app.widgets.composer import Composer, budget_from_setting, budget_to_setting
 from app.widgets.documents import DocumentsPanel
+from app.widgets.markdown import LINK_ROOTS
 from app.widgets.preferences import PreferencesDialog
-from engine import (Answer, AskOptions, ConversationStarted, Failure, IndexReport, ModelInfo, Progress,
+from engine import (Answer, AskOptions, ConversationStarted, Failure, IndexReport, ModelInfo, PonderError, Progress,
                     SamplingSettings, Settings, ThinkingRequest, Token, config_dir, load_endpoints, read_json,
                     write_json_atomic)
 
@@ -200,9 +201,12 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
     def save_state(self) -> None:
         if not self.persist:
             return
-        write_json_atomic(self._state_path(), {"geometry": bytes(self.saveGeometry().toHex()).decode(),
-                                               "dock": bytes(self.saveState().toHex()).decode(),
-                                               "conversation": self.conversation_id})
+        try:
+            write_json_atomic(self._state_path(), {"geometry": bytes(self.saveGeometry().toHex()).decode(),
+                                                   "dock": bytes(self.saveState().toHex()).decode(),
+                                                   "conversation": self.conversation_id})
+        except PonderError as e:  # a full disk or read-only folder must not stop the window closing
+            log.warning("%s", e.message)
 
     def start(self) -> None:
         """First start: load the model in the background; the window is usable at once."""
@@ -226,14 +230,18 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
 
     # -- conversations --------------------------------------------------------------------------
     def refresh_conversations(self, open_current: bool = False) -> None:
-        def done(conversations):
+        def done(found):
+            conversations, repair = found
+            if repair is not None:  # the history file was damaged: say so once, with where the copy is
+                self.show_error(repair.message)
             ids = {c.id for c in conversations}
             if self.conversation_id not in ids:
                 self.conversation_id = None
             self.sidebar.set_conversations(conversations, self.conversation_id)
             if open_current and self.conversation_id is not None:
                 self.open_conversation(self.conversation_id)
-        self.bridge.read("Listing conversations", lambda b: b.history.conversations(), on_done=done)
+        self.bridge.read("Listing conversations", lambda b: (b.history.conversations(), b.history.take_repair()),
+                         on_done=done)
 
     def new_conversation(self) -> None:
         self._editing = None
@@ -380,6 +388,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
     # -- documents ------------------------------------------------------------------------------
     def refresh_collections(self) -> None:
         def done(collections):
+            LINK_ROOTS[:] = [root for c in collections for root in c.roots]
             self.documents.set_collections(collections)
             self.composer.set_collections([c.name for c in collections])
         self.bridge.read("Listing collections", lambda b: b.library.collections(), on_done=done,

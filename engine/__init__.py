@@ -13,6 +13,7 @@ from engine.errors import (Cancelled, CollectionError, DocumentError, Generation
                            PonderError, RemoteError)
 from engine.events import (Answer, ConversationStarted, Failure, Progress, Source, ThinkingReport, Timings, Token,
                            Usage)
+from engine.links import is_safe_link
 from engine.models.catalog import CatalogEntry, load_catalog
 from engine.models.default import DEFAULT_MODEL
 from engine.models.download import pull_model
@@ -33,6 +34,7 @@ from engine.secrets import HUB_TOKEN, delete_secret, get_secret, set_secret
 from engine.settings import AUTO_GPU_LAYERS, Settings, read_json, write_json_atomic
 
 __all__ = [
+    "is_safe_link",
     "Answer", "Answerer", "AskOptions", "AUTO_GPU_LAYERS", "Backend", "Cancelled", "CatalogEntry", "CollectionError",
     "CollectionSummary", "Conversation", "ConversationStarted", "DEFAULT_MODEL", "DocumentContext", "DocumentError",
     "Engine", "Failure", "FORMATS", "GenerationError", "GenerationSettings", "History", "HistoryError", "Hit",

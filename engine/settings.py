@@ -4,10 +4,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from engine.errors import PonderError
 from engine.paths import config_dir
 
 log = logging.getLogger(__name__)
@@ -16,27 +19,42 @@ AUTO_GPU_LAYERS = -2  # "automatic" as the settings file keeps it: all layers wh
 
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON so that a crash leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except OSError as e:
+        raise PonderError(f"{path.name} could not be saved in {path.parent} ({e.strerror or e}). Make the folder "
+                          "writable.") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk or a read-only folder: the old file is untouched
+        Path(tmp).unlink(missing_ok=True)
+        raise PonderError(f"{path.name} could not be saved in {path.parent} ({e.strerror or e}); the previous "
+                          "version is kept. Free some space or make the folder writable.") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def read_json(path: Path, default):
-    """The file's JSON, or `default` when it is missing or unreadable (a damaged file is logged and kept)."""
+    """The file's JSON, or `default` when it is missing or unreadable; a damaged file is logged and kept beside
+    it as NAME.damaged-TIME before anything can save over it."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default
     except (OSError, ValueError) as e:
-        log.warning("ignoring unreadable %s: %s", path, e)
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            if isinstance(e, ValueError) and not aside.exists():
+                shutil.copyfile(path, aside)
+        except OSError:
+            aside = None
+        log.warning("%s is unreadable (%s); using defaults%s", path, e, f", a copy is kept at {aside}" if aside else "")
         return default
 
 
@@ -58,8 +76,18 @@ class Settings:
     @classmethod
     def load(cls, path: Path | None = None) -> "Settings":
         data = read_json(path or config_dir() / "settings.json", {})
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known}) if isinstance(data, dict) else cls()
+        if not isinstance(data, dict):
+            return cls()
+        kept = {}
+        for f in fields(cls):
+            if f.name in data:
+                value, default = data[f.name], f.default
+                if type(value) is type(default) or (type(default) is float and type(value) is int):
+                    kept[f.name] = value
+                else:  # hand-edited or damaged: that one setting falls back, the rest are kept
+                    log.warning("settings: %s is %r, not a %s; using %r", f.name, value, type(default).__name__,
+                                default)
+        return cls(**kept)
 
     @property
     def gpu_layers(self) -> int | None:

@@ -5,12 +5,12 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.progress import progress_text
 from app.widgets.composer import BUDGET_STOPS, budget_label, next_budget
-from app.widgets.markdown import MarkdownView, plain_math
+from app.widgets.markdown import MarkdownView, open_link, plain_math
 from app.widgets.reasoning import ReasoningSection
 from engine import Answer, Progress, Source, StoredMessage, ThinkingReport, Usage
 
@@ -82,7 +82,7 @@ class AnswerWidget(QFrame):
         self.sources.setWordWrap(True)
         self.sources.setTextFormat(Qt.TextFormat.RichText)
         self.sources.setOpenExternalLinks(False)
-        self.sources.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+        self.sources.linkActivated.connect(open_link)
         self.sources.setVisible(False)
         self.notice = QLabel()
         self.notice.setWordWrap(True)

@@ -3,9 +3,21 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QTextOption
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QTextOption
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser
+
+from engine import is_safe_link
+
+LINK_ROOTS: list[str] = []  # the indexed folders: the only places a file: link may open (the window keeps it)
+
+
+def open_link(url: QUrl | str) -> bool:
+    """Open a clicked link if it is safe (engine/links.py); links in answers come from the model and documents."""
+    text = url.toString() if isinstance(url, QUrl) else url
+    if not is_safe_link(text, LINK_ROOTS):
+        return False
+    return QDesktopServices.openUrl(QUrl(text))
 
 
 # Chat models write math as LaTeX (Qwen2.5 boxes its results: "\\(\\boxed{31}\\)"), which Qt's Markdown shows as
@@ -39,7 +51,9 @@ class MarkdownView(QTextBrowser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.setOpenExternalLinks(True)
+        self.setOpenExternalLinks(False)  # any scheme; and internal links would load files into the view
+        self.setOpenLinks(False)
+        self.anchorClicked.connect(open_link)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.database import open_database
+from engine.database import describe, open_database
 from engine.errors import HistoryError
 
 SCHEMA = """
@@ -38,6 +38,15 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 """
 STATES = ("complete", "streaming", "partial", "cancelled", "error")
+
+
+def _json(text) -> dict:
+    """A stored JSON object; {} for one damaged on disk (the message itself is still shown)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +77,27 @@ class History:
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self._db = open_database(self.path, SCHEMA)
+            self._db = open_database(self.path, SCHEMA, salvage=("conversations", "messages"))
             self.recovered = self._db.execute(
                 "UPDATE messages SET state='partial' WHERE state='streaming'").rowcount
         except sqlite3.DatabaseError as e:
-            raise HistoryError(f"The history file {self.path} cannot be opened ({e}); move it aside to start afresh.",
-                               str(e)) from None
+            raise HistoryError(f"The history file {self.path} cannot be opened: {describe(e)}.", str(e)) from None
+        # A damaged file was set aside and rebuilt from what could be read: the app says so (database.Recovery).
+        self.repair = self._db.recovery
 
-    def _run(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+    def _run(self, sql: str, args: tuple = (), fetch: bool = False):
+        """Execute (and with `fetch`, read every row) under the lock; a SQLite error becomes a HistoryError."""
         with self._lock:
             try:
-                return self._db.execute(sql, args)
+                cursor = self._db.execute(sql, args)
+                return cursor.fetchall() if fetch else cursor
             except sqlite3.Error as e:
-                raise HistoryError(f"Could not update the conversation history ({e}).", str(e)) from None
+                raise HistoryError(f"Could not update the conversation history: {describe(e)}.", str(e)) from None
+
+    def take_repair(self):
+        """What was recovered when the file was found damaged (a database.Recovery), once; then None."""
+        repair, self.repair = self.repair, None
+        return repair
 
     def close(self) -> None:
         with self._lock:
@@ -94,15 +111,17 @@ class History:
         return int(cur.lastrowid)
 
     def conversations(self) -> list[Conversation]:
-        rows = self._run("SELECT id, title, created, updated, settings FROM conversations ORDER BY updated DESC")
-        return [Conversation(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows.fetchall()]
+        rows = self._run("SELECT id, title, created, updated, settings FROM conversations ORDER BY updated DESC",
+                         fetch=True)
+        return [Conversation(r[0], r[1], r[2], r[3], _json(r[4])) for r in rows]
 
     def conversation(self, conversation_id: int) -> Conversation:
         row = self._run("SELECT id, title, created, updated, settings FROM conversations WHERE id=?",
-                        (conversation_id,)).fetchone()
+                        (conversation_id,), fetch=True)
+        row = row[0] if row else None
         if row is None:
             raise HistoryError(f"There is no conversation {conversation_id}; `ponder chat` starts a new one.")
-        return Conversation(row[0], row[1], row[2], row[3], json.loads(row[4]))
+        return Conversation(row[0], row[1], row[2], row[3], _json(row[4]))
 
     def rename(self, conversation_id: int, title: str) -> None:
         self._run("UPDATE conversations SET title=? WHERE id=?", (title, conversation_id))
@@ -140,8 +159,8 @@ class History:
     def messages(self, conversation_id: int) -> list[StoredMessage]:
         rows = self._run(
             "SELECT id, conversation_id, role, content, reasoning, state, created, meta FROM messages "
-            "WHERE conversation_id=? ORDER BY id", (conversation_id,)).fetchall()
-        return [StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+            "WHERE conversation_id=? ORDER BY id", (conversation_id,), fetch=True)
+        return [StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _json(r[7])) for r in rows]
 
     def delete_message(self, message_id: int) -> None:
         self._run("DELETE FROM messages WHERE id=?", (message_id,))
@@ -178,4 +197,4 @@ class History:
             except sqlite3.Error as e:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                raise HistoryError(f"Could not update the conversation history ({e}).", str(e)) from None
+                raise HistoryError(f"Could not update the conversation history: {describe(e)}.", str(e)) from None

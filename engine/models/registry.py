@@ -126,6 +126,7 @@ class Registry:
             raise ModelError(f"{entry.name} is {what}; only files in the models folder are deleted.")
         path.unlink(missing_ok=True)
         Path(str(path) + ".part").unlink(missing_ok=True)
+        Path(str(path) + ".part.json").unlink(missing_ok=True)
 
     def set_format(self, name_or_path: str, prompt_format: str) -> None:
         if prompt_format not in FORMATS:

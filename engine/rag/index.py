@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,23 +36,34 @@ class IndexReport:
     cancelled: bool = False
 
 
-def walk(roots: list[str]) -> dict[str, os.stat_result]:
-    """Every file under the roots (a root may be a file), hidden and tool folders left out."""
+def walk(roots: list[str], problems: list[tuple[str, str]] | None = None) -> dict[str, os.stat_result]:
+    """Every regular file under the roots (a root may be a file), hidden and tool folders left out; what cannot
+    be read (a folder without permission, a symlink loop, a pipe) goes to `problems` with the reason."""
     found: dict[str, os.stat_result] = {}
+    problems = problems if problems is not None else []
+
+    def note(e: OSError) -> None:
+        problems.append((str(e.filename), f"cannot be read: {e.strerror or e}."))
+
     for root in roots:
         base = Path(root)
         if base.is_file():
             found[str(base)] = base.stat()
             continue
-        for folder, dirs, names in os.walk(base):
+        for folder, dirs, names in os.walk(base, onerror=note):  # symlinked folders are not followed: no loops
             dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS and not d.startswith("."))
             for name in sorted(names):
                 if not name.startswith("."):
                     path = Path(folder) / name
                     try:
-                        found[str(path)] = path.stat()
-                    except OSError:
+                        st = path.stat()
+                    except OSError as e:
+                        note(e)
                         continue
+                    if stat.S_ISREG(st.st_mode):
+                        found[str(path)] = st
+                    elif not stat.S_ISDIR(st.st_mode):
+                        problems.append((str(path), "not a regular file (a device, pipe or socket)."))
     return found
 
 
@@ -63,9 +75,9 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _compare(store: Store, cid: int):
+def _compare(store: Store, cid: int, problems: list | None = None):
     """(files on disk, files indexed, added or changed by size/mtime, deleted): a stat per file, no reading."""
-    on_disk = walk(store.roots(cid))
+    on_disk = walk(store.roots(cid), problems)
     stored = store.files(cid)
     changed = [p for p, st in on_disk.items()
                if p not in stored or (stored[p].size, stored[p].mtime_ns) != (st.st_size, st.st_mtime_ns)]
@@ -98,9 +110,13 @@ class Indexer:
         cid = self.store.collection_id(name, create=True)
         for path in roots:
             self.store.add_root(cid, str(path.resolve()))
-        on_disk, stored, todo, deleted = _compare(self.store, cid)
+        problems: list[tuple[str, str]] = []
+        on_disk, stored, todo, deleted = _compare(self.store, cid, problems)
         report.files_seen = len(on_disk)
+        unreadable = tuple(p for p, _ in problems)
         for path in deleted:
+            if path in unreadable or path.startswith(tuple(p + os.sep for p in unreadable)):
+                continue  # there, but unreadable for now: its passages stay until it is readable or gone
             self.store.delete_file(stored[path].id)
             report.deleted += 1
         report.unchanged = len(on_disk) - len(todo)
@@ -109,14 +125,17 @@ class Indexer:
                 if cancelled():
                     raise Cancelled()
                 progress(Progress(i, len(todo), f"Reading {Path(path).name}"))
-                self._index_file(cid, path, on_disk[path], stored.get(path), report)
+                try:
+                    self._index_file(cid, path, on_disk[path], stored.get(path), report)
+                except OSError as e:  # gone or unreadable between the walk and the read: the rest goes on
+                    problems.append((path, f"cannot be read: {e.strerror or e}."))
             if embed:
                 self._embed(cid, report, progress, cancelled)
         except Cancelled:
             report.cancelled = True
         if report.chunks > 1000:
             self.store.checkpoint()
-        report.skipped = [(p, f.skipped) for p, f in self.store.files(cid).items() if f.skipped]
+        report.skipped = [(p, f.skipped) for p, f in self.store.files(cid).items() if f.skipped] + problems
         report.seconds = round(time.perf_counter() - start, 3)
         return report
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import stat
 import zipfile
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -15,6 +16,11 @@ import charset_normalizer
 from engine.errors import DocumentError
 
 MAX_BYTES = 64 * 1024 * 1024
+# A .docx or .epub is a zip: its members are bounded before anything is unpacked, so a zip bomb (a few kB that
+# unpack to gigabytes, or a million members) is skipped with a reason instead of filling memory.
+MAX_UNPACKED_BYTES = 512 * 1024 * 1024
+MAX_MEMBERS = 20_000
+MAX_PDF_PAGES = 20_000  # a PDF's page count costs nothing to claim; reading 100k empty pages takes minutes
 TEXT = {".txt", ".md", ".markdown", ".rst", ".log", ".csv", ".tsv", ".json", ".yaml", ".yml", ".toml", ".ini",
         ".cfg", ".conf", ".tex", ".org", ".adoc"}
 CODE = {".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".java", ".kt", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs",
@@ -115,6 +121,8 @@ def _pdf(path: Path) -> tuple[Page, ...]:
         reason = "it is encrypted (password protected)" if "password" in str(e).lower() else f"it is damaged ({e})"
         raise DocumentError(f"{path.name} could not be opened as a PDF: {reason}.") from None
     try:
+        if len(pdf) > MAX_PDF_PAGES:
+            raise DocumentError(f"{path.name} has {len(pdf):,} pages, over the {MAX_PDF_PAGES:,} page limit.")
         pages = []
         for i in range(len(pdf)):
             page = pdf[i]
@@ -123,11 +131,30 @@ def _pdf(path: Path) -> tuple[Page, ...]:
             textpage.close()
             page.close()
         return tuple(pages)
+    except pdfium.PdfiumError as e:
+        raise DocumentError(f"{path.name} could not be read as a PDF: it is damaged ({e}).") from None
     finally:
         pdf.close()
 
 
+def check_zip(path: Path, what: str) -> None:
+    """DocumentError unless `path` is a zip whose members are few and small enough to unpack."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise DocumentError(f"{path.name} is not a readable {what} ({type(e).__name__}: {e}).") from None
+    if len(members) > MAX_MEMBERS:
+        raise DocumentError(f"{path.name} holds {len(members):,} files, over the {MAX_MEMBERS:,} a {what} may have; "
+                            "skipped as a possible zip bomb.")
+    unpacked = sum(m.file_size for m in members)  # zipfile never unpacks past a member's declared size
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise DocumentError(f"{path.name} unpacks to {unpacked / 2**20:,.0f} MiB, over the "
+                            f"{MAX_UNPACKED_BYTES / 2**20:,.0f} MiB limit; skipped as a possible zip bomb.")
+
+
 def _docx(path: Path) -> tuple[Page, ...]:
+    check_zip(path, "Word document")
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -152,6 +179,7 @@ def _docx(path: Path) -> tuple[Page, ...]:
 
 def _epub(path: Path) -> tuple[Page, ...]:
     """Chapters in reading (spine) order; each chapter is a 'page'."""
+    check_zip(path, "EPUB book")
     try:
         with zipfile.ZipFile(path) as z:
             container = ElementTree.fromstring(z.read("META-INF/container.xml"))
@@ -170,29 +198,33 @@ def _epub(path: Path) -> tuple[Page, ...]:
                 if text:
                     pages.append(Page(len(pages) + 1, text))
             return tuple(pages)
-    except (zipfile.BadZipFile, KeyError, StopIteration, ElementTree.ParseError) as e:
+    except (zipfile.BadZipFile, KeyError, StopIteration, ElementTree.ParseError, ValueError, TypeError,
+            EOFError, NotImplementedError, RuntimeError) as e:  # RuntimeError: an encrypted member
         raise DocumentError(f"{path.name} is not a readable EPUB book ({type(e).__name__}).") from None
 
 
 def parse(path: Path, max_bytes: int = MAX_BYTES) -> Document:
     """Read `path` into pages of text; DocumentError says why it was skipped."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as e:
         raise DocumentError(f"{path} cannot be read: {e.strerror}.") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DocumentError(f"{path.name} is not a regular file (a device, pipe or socket).")
+    size = st.st_size
     if size > max_bytes:
         raise DocumentError(f"{path.name} is {size / 2**20:,.0f} MiB, over the {max_bytes / 2**20:,.0f} MiB limit.")
     suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        return Document(path, "pdf", _pdf(path))
-    if suffix == ".docx":
-        return Document(path, "docx", _docx(path))
-    if suffix == ".epub":
-        return Document(path, "epub", _epub(path))
     try:
+        if suffix == ".pdf":
+            return Document(path, "pdf", _pdf(path))
+        if suffix == ".docx":
+            return Document(path, "docx", _docx(path))
+        if suffix == ".epub":
+            return Document(path, "epub", _epub(path))
         data = path.read_bytes()
-    except OSError as e:
-        raise DocumentError(f"{path} cannot be read: {e.strerror}.") from None
+    except OSError as e:  # unreadable, or gone or changed while being read
+        raise DocumentError(f"{path} cannot be read: {e.strerror or e}.") from None
     text = decode_text(data, path.name)
     if suffix in HTML:
         return Document(path, "html", (Page(None, html_text(text)),))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.database import open_database
+from engine.database import describe, open_database
 from engine.errors import CollectionError
 from engine.rag import vectors
 from engine.rag.vectors import VectorIndex
@@ -91,10 +91,11 @@ class Store:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
-            self._db = open_database(self.path, SCHEMA)
+            # Damaged: the collections and their folders are kept; their files are read again on the next index.
+            self._db = open_database(self.path, SCHEMA, salvage=("collections", "roots"))
         except sqlite3.DatabaseError as e:
-            raise CollectionError(f"The document index {self.path} cannot be opened ({e}); move it aside and "
-                                  "index again.", str(e)) from None
+            raise CollectionError(f"The document index {self.path} cannot be opened: {describe(e)}.", str(e)) from None
+        self.repair = self._db.recovery
         self._matrix_cache: dict[tuple, VectorIndex] = {}
         self._lexical: dict = {}
         self._generation = 0  # bumped by every write from this process (ids can be reused after a delete)
@@ -104,19 +105,25 @@ class Store:
             try:
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as e:
-                raise CollectionError(f"The document index failed: {e}.", str(e)) from None
+                raise CollectionError(f"The document index failed: {describe(e)}.", str(e)) from None
 
     @contextlib.contextmanager
     def transaction(self):
         """`with store.transaction():` — BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:  # a full disk or read-only folder: the transaction left nothing behind
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise CollectionError(f"The document index could not be saved: {describe(e)}.", str(e)) from None
 
     def close(self) -> None:
         with self._lock:

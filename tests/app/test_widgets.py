@@ -346,3 +346,20 @@ def test_reading_the_prompt_shows_progress_and_time_left_then_gives_way_to_the_a
     assert w.status.text() == "Reading 3 passages… 40% · about 6 s left"
     w.add_token("Paris", "answer")
     assert w.status.text() == ""
+
+
+def test_answer_links_open_only_when_safe(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from app.widgets import markdown
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()) or True)
+    view = markdown.MarkdownView()
+    qtbot.addWidget(view)
+    assert not view.openExternalLinks() and not view.openLinks()
+    (tmp_path / "a.md").write_text("x")
+    monkeypatch.setattr(markdown, "LINK_ROOTS", [str(tmp_path)])
+    for url in ("file:///etc/passwd", "smb://host/x", "https://example.org", (tmp_path / "a.md").as_uri()):
+        view.anchorClicked.emit(markdown.QUrl(url))
+    assert opened == ["https://example.org", (tmp_path / "a.md").as_uri()]

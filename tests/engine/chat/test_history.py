@@ -40,11 +40,19 @@ def test_streaming_message_left_by_a_crash_becomes_partial(tmp_path):
     assert h.messages(cid)[0].state == "partial" and h.messages(cid)[0].content == "half an ans"
 
 
-def test_unreadable_history_file_is_a_clear_error(tmp_path):
+def test_unreadable_history_file_is_set_aside_and_said(tmp_path):
     path = tmp_path / "h.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(HistoryError, match="move it aside"):
-        History(path)
+    h = History(path)  # starts, with the damaged file kept beside it (tests/robustness/test_damaged_databases.py)
+    assert h.repair is not None and h.repair.damaged.read_bytes().startswith(b"this is not")
+    assert h.conversations() == []
+    h.close()
+
+
+def test_a_history_file_that_cannot_be_opened_is_a_clear_error(tmp_path):
+    (tmp_path / "h.sqlite3").mkdir()  # a folder where the file should be
+    with pytest.raises(HistoryError, match="cannot be opened"):
+        History(tmp_path / "h.sqlite3")
 
 
 def test_answer_survives_the_process_being_killed(gemma_model, ponder_home):

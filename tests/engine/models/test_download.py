@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from engine import Cancelled, ModelError
-from engine.models.download import download, resolve
+from engine.models.download import RETRIES, download, resolve
 from bench.hub import hub_with
 
 REF = "org/tiny-GGUF/tiny.gguf"
@@ -31,20 +31,30 @@ def test_pull_verifies_and_the_model_appears_only_when_complete(tiny_model, tmp_
 def test_an_interrupted_download_resumes_with_a_range_request(tiny_model, tmp_path):
     with hub_with(tiny_model) as hub:
         target = resolve(REF, hub.url)
-        hub.cut_after = 3000
+        hub.cut_after, hub.cuts = 3000, RETRIES  # more breaks than the download retries on its own
         with pytest.raises(ModelError, match="pull it again to resume"):
             download(target, tmp_path)
         part = tmp_path / "tiny.gguf.part"
-        assert part.stat().st_size == 3000 and not (tmp_path / "tiny.gguf").exists()
+        assert part.stat().st_size == 3000 * RETRIES and not (tmp_path / "tiny.gguf").exists()
         path = download(target, tmp_path)
-        assert hub.requests[-1]["range"] == "bytes=3000-"
+        assert hub.requests[-1]["range"] == f"bytes={3000 * RETRIES}-"
     assert path.read_bytes() == tiny_model.read_bytes()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_broken_connection_is_resumed_on_its_own(tiny_model, tmp_path, reset):
+    with hub_with(tiny_model) as hub:
+        hub.cut_after, hub.cuts, hub.reset = 3000, 2, reset
+        path = download(resolve(REF, hub.url), tmp_path)
+        ranges = [r["range"] for r in hub.requests if "/resolve/" in r["path"]]
+    assert path.read_bytes() == tiny_model.read_bytes()
+    assert ranges[0] is None and all(r and r.startswith("bytes=") for r in ranges[1:]) and len(ranges) == 3
 
 
 def test_a_server_that_ignores_range_starts_again(tiny_model, tmp_path):
     with hub_with(tiny_model) as hub:
         target = resolve(REF, hub.url)
-        hub.cut_after = 3000
+        hub.cut_after, hub.cuts = 3000, RETRIES
         with pytest.raises(ModelError):
             download(target, tmp_path)
         hub.ignore_range = True
@@ -74,16 +84,26 @@ def test_bad_references_and_missing_files_are_sentences(tiny_model, tmp_path):
     with hub_with(tiny_model) as hub:
         with pytest.raises(ModelError, match="has no file"):
             resolve("org/tiny-GGUF/other.gguf", hub.url)
-        with pytest.raises(ModelError, match="Not found"):
+        with pytest.raises(ModelError, match="No such repository"):
             resolve("org/missing-GGUF/x.gguf", hub.url)
     with pytest.raises(ModelError, match="Cannot reach"):
         resolve(REF, "http://127.0.0.1:9")
 
 
 def test_the_token_goes_to_the_hub_only(tiny_model, tmp_path):
-    with hub_with(tiny_model) as hub:
+    with hub_with(tiny_model, cdn=True) as hub:
         download(resolve(REF, hub.url, token="secret-token"), tmp_path, token="secret-token")
-        assert all(r["auth"] == "Bearer secret-token" for r in hub.requests)
+        assert hub.requests and all(r["auth"] == "Bearer secret-token" for r in hub.requests)
+        assert hub.cdn_requests and all(r["auth"] is None for r in hub.cdn_requests)
+
+
+def test_a_plain_url_on_another_host_never_gets_the_hub_token(tiny_model, tmp_path, monkeypatch):
+    with hub_with(tiny_model) as hub, hub_with(tiny_model) as elsewhere:
+        monkeypatch.setenv("PONDER_HUB", hub.url)
+        url = f"{elsewhere.url}/org/tiny-GGUF/resolve/main/tiny.gguf"
+        download(resolve(url, token="secret-token"), tmp_path, token="secret-token")
+        assert elsewhere.requests and all(r["auth"] is None for r in elsewhere.requests)
+        assert not hub.requests
 
 
 def test_not_enough_disk_space_is_refused_before_starting(tiny_model, tmp_path, monkeypatch):
