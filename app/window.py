@@ -86,7 +86,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         self.error_bar = QLabel()
         self.error_bar.setWordWrap(True)
         self.error_bar.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_bar.setStyleSheet("background: #fdecea; color: #7b1c12; padding: 6px; border-radius: 4px;")
+        self.error_bar.setObjectName("errorBar")
         dismiss = QPushButton("Dismiss")
         dismiss.setFlat(True)
         self.copy_details = QPushButton("Copy details")
@@ -118,6 +118,8 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         self.documents_dock.setObjectName("documents")
         self.documents_dock.setWidget(self.documents)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.documents_dock)
+        self.documents_dock.setVisible(False)  # space goes to the conversation until there are documents
+        self.documents_chosen: bool | None = None  # shown or hidden by the person (remembered), else None
         self._build_status_bar()
         self._build_menus()
         self.sidebar.new_requested.connect(self.new_conversation)
@@ -132,6 +134,9 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         self.documents.cancel_requested.connect(lambda: self.index_job and self.index_job.cancel())
         self.documents.remove_requested.connect(self._remove_collection)
         self.documents.selected.connect(self._show_problems)
+        self.sidebar.documents_requested.connect(lambda: self.show_documents(not self.documents_dock.isVisible()))
+        self.chat.empty.example_chosen.connect(self.ask_example)
+        self.chat.empty.folder_requested.connect(self.ask_about_folder)
         self.resize(1180, 760)
 
     def _build_status_bar(self) -> None:
@@ -170,6 +175,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         m = self.menuBar().addMenu("&View")
         toggle = self.documents_dock.toggleViewAction()
         toggle.setShortcut(QKeySequence("Ctrl+D"))
+        toggle.triggered.connect(lambda shown: setattr(self, "documents_chosen", shown))
         m.addAction(toggle)
         add_help_menu(self)  # Help › Show log (app/logs.py)
 
@@ -185,13 +191,16 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
             if state.get("dock"):
                 self.restoreState(QByteArray.fromHex(state["dock"].encode()))
             self.conversation_id = state.get("conversation") or None
+            self.documents_chosen = state.get("documents")
+            self.documents_dock.setVisible(bool(self.documents_chosen))
 
     def save_state(self) -> None:
         if not self.persist:
             return
         write_json_atomic(self._state_path(), {"geometry": bytes(self.saveGeometry().toHex()).decode(),
                                                "dock": bytes(self.saveState().toHex()).decode(),
-                                               "conversation": self.conversation_id})
+                                               "conversation": self.conversation_id,
+                                               "documents": self.documents_chosen})
 
     def start(self) -> None:
         """First start: load the model in the background; the window is usable at once."""
@@ -202,6 +211,26 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         wanted = self.settings.remote
         self.bridge.read("Reading servers", lambda b: next((e for e in load_endpoints() if e.url == wanted), None)
                          if wanted else None, on_done=chosen)
+
+    def load_model(self, settings: Settings) -> Job:
+        job = super().load_model(settings)
+        self.chat.empty.follow_load(job)  # the first start shows the model loading where the person looks
+        return job
+
+    def ask_example(self, question: str) -> Job | None:
+        """A first-start example: asked with Auto, so the reasoning card shows what Auto chose and why."""
+        self.composer.budget.set_budget(None)
+        return self.send(question)
+
+    def show_documents(self, shown: bool = True) -> None:
+        self.documents_chosen = shown
+        self.documents_dock.setVisible(shown)
+        if shown:
+            self.documents.collections.setFocus()
+
+    def ask_about_folder(self) -> None:
+        self.show_documents()
+        self.documents.add_folder()
 
     def open_preferences(self) -> None:
         dialog = PreferencesDialog(self.settings, self)
@@ -366,6 +395,8 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         def done(collections):
             self.documents.set_collections(collections)
             self.composer.set_collections([c.name for c in collections])
+            if self.documents_chosen is None and collections:
+                self.documents_dock.setVisible(True)
         self.bridge.read("Listing collections", lambda b: b.library.collections(), on_done=done,
                          on_failed=lambda f: self.show_error(f.message))
 
