@@ -61,7 +61,7 @@ class MarkdownView(QTextBrowser):
         self._fit()
 
 
-_FENCE = re.compile(r"^ {0,3}(```+|~~~+)\s*([\w+#.-]*)[^\n]*$", re.MULTILINE)
+_FENCE = re.compile(r"^ {0,3}(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*$", re.MULTILINE)
 
 
 def split_fences(text: str) -> list[tuple[str, str, str]]:
@@ -73,7 +73,7 @@ def split_fences(text: str) -> list[tuple[str, str, str]]:
         if prose := text[pos:opening.start()].strip("\n"):
             pieces.append(("markdown", "", prose))
         fence = opening.group(1)
-        closing = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$", re.MULTILINE)
+        closing = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.MULTILINE)
         start = opening.end() + 1
         end = closing.search(text, start)
         code = text[start:end.start() if end else len(text)]
