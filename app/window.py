@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QP
 
 from app.bridge import Bridge, Job
 from app.logs import add_help_menu
+from app.style import MAX_LINE_PX
 from app.window_models import ModelsMixin
 from app.window_turns import TurnsMixin
 from app.widgets.chat_view import THINK_MORE_KEYS, AnswerWidget, ChatView, ContextDialog
@@ -106,8 +107,12 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.error_row)
         column.addWidget(self.chat, 1)
-        column.addWidget(self.composer)
+        below = QHBoxLayout()  # the composer under the conversation's column, as wide as it
+        self.composer.setMaximumWidth(MAX_LINE_PX)
+        below.addWidget(self.composer)
+        column.addLayout(below)
         splitter = QSplitter()
+        splitter.setHandleWidth(1)
         splitter.addWidget(self.sidebar)
         splitter.addWidget(centre)
         splitter.setStretchFactor(1, 1)

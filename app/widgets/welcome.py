@@ -3,7 +3,7 @@ thinking slider is for."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from engine import Progress
 
@@ -11,9 +11,9 @@ from engine import Progress
 # card under its answer shows what the thinking bought.
 EXAMPLES = (
     ("An easy fact", "What is the capital of Australia?"),
-    ("A word problem", "A baker makes 24 rolls an hour. How many rolls does she make between 9:30 and 12:00?"),
+    ("A word problem", "A baker makes 24 rolls an hour. How many does she make from 9:30 to 12:00?"),
 )
-FOLDER_EXAMPLE = ("Ask about a folder", "Add a folder of documents; answers cite the file and page")
+FOLDER_EXAMPLE = ("Ask about a folder", "add one and answers cite the file and page…")
 
 
 class Welcome(QWidget):
@@ -42,15 +42,15 @@ class Welcome(QWidget):
         self.try_label = QLabel("Try one (asked with Auto):")
         self.try_label.setProperty("role", "heading")
         self.buttons: list[QPushButton] = []
-        row = QHBoxLayout()
-        row.setSpacing(10)
+        row = QVBoxLayout()
+        row.setSpacing(8)
         for kind, question in EXAMPLES:
             b = self._example(kind, question)
             b.clicked.connect(lambda _=False, q=question: self.example_chosen.emit(q))
-            row.addWidget(b, 1)
+            row.addWidget(b)
         folder = self._example(*FOLDER_EXAMPLE)
         folder.clicked.connect(self.folder_requested)
-        row.addWidget(folder, 1)
+        row.addWidget(folder)
         column = QVBoxLayout(self)
         column.setContentsMargins(8, 8, 8, 8)
         column.setSpacing(10)
@@ -63,10 +63,11 @@ class Welcome(QWidget):
         column.addLayout(row)
 
     def _example(self, kind: str, text: str) -> QPushButton:
-        b = QPushButton(f"{kind}\n{text}")
+        b = QPushButton(f"{kind}:  {text}")
         b.setProperty("role", "example")
         b.setAccessibleName(f"{kind}: {text}")
-        b.setMinimumHeight(72)
+        b.setToolTip(text)
+        b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # a narrow window clips, never scrolls
         b.setCursor(Qt.CursorShape.PointingHandCursor)
         self.buttons.append(b)
         return b
