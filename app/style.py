@@ -122,6 +122,7 @@ QLineEdit, QPlainTextEdit, QComboBox, QSpinBox, QDoubleSpinBox {{ background: {t
     border: 1px solid {t.border}; border-radius: 6px; padding: 4px 6px;
     selection-background-color: {t.selection}; selection-color: {t.text}; }}
 QPlainTextEdit#question {{ border-radius: 10px; padding: 6px 8px; font-size: 14px; }}
+QComboBox::drop-down {{ border: none; width: 20px; }}
 QComboBox QAbstractItemView {{ background: {t.base}; selection-background-color: {t.selection};
     selection-color: {t.text}; }}
 QListWidget, QTableWidget, QTreeView {{ background: {t.base}; border: 1px solid {t.border}; border-radius: 6px;
