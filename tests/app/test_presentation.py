@@ -123,3 +123,30 @@ def test_tab_reaches_every_composer_control_and_each_has_a_name(qtbot):
     names = {w.accessibleName() for w in seen}
     assert {"Question", "Thinking budget", "Documents to answer from", "Send question"} <= names
 
+
+
+def test_the_documents_panel_waits_until_asked_and_remembers(qtbot):
+    from app.window import MainWindow
+    from engine import config_dir, write_json_atomic
+
+    w = MainWindow(persist=False)
+    qtbot.addWidget(w)
+    w.show()
+    assert not w.documents_dock.isVisible() and w.documents_chosen is None  # space goes to the conversation
+    w.sidebar.documents_button.click()
+    assert w.documents_dock.isVisible() and w.documents_chosen is True
+    w.documents_dock.toggleViewAction().trigger()  # View › Documents (Ctrl+D)
+    assert not w.documents_dock.isVisible() and w.documents_chosen is False
+    w.close()
+
+    state = config_dir() / "window.json"
+    saved = state.read_bytes() if state.exists() else None
+    try:
+        write_json_atomic(state, {"documents": True})
+        again = MainWindow(persist=False)
+        qtbot.addWidget(again)
+        again.show()
+        assert again.documents_dock.isVisible() and again.documents_chosen is True
+        again.close()
+    finally:
+        state.unlink() if saved is None else state.write_bytes(saved)
