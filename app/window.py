@@ -5,7 +5,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton, QSplitter,
                                QVBoxLayout, QWidget)
@@ -47,6 +47,16 @@ class Streamed:
             self.answer += 1
         self.last = time.perf_counter()
         self.first = self.first or self.last
+
+
+class DocumentsDock(QDockWidget):
+    """The Documents panel's dock; closing it with its own button is the person's choice, remembered."""
+
+    closed = Signal()
+
+    def closeEvent(self, event) -> None:
+        super().closeEvent(event)
+        self.closed.emit()
 
 
 class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
@@ -119,12 +129,13 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         splitter.setSizes([220, 760])
         self.setCentralWidget(splitter)
         self.documents = DocumentsPanel()
-        self.documents_dock = QDockWidget("Documents")
+        self.documents_dock = DocumentsDock("Documents")
         self.documents_dock.setObjectName("documents")
         self.documents_dock.setWidget(self.documents)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.documents_dock)
         self.documents_dock.setVisible(False)  # space goes to the conversation until there are documents
         self.documents_chosen: bool | None = None  # shown or hidden by the person (remembered), else None
+        self.documents_dock.closed.connect(lambda: setattr(self, "documents_chosen", False))
         self._build_status_bar()
         self._build_menus()
         self.sidebar.new_requested.connect(self.new_conversation)

@@ -137,6 +137,9 @@ def test_the_documents_panel_waits_until_asked_and_remembers(qtbot):
     assert w.documents_dock.isVisible() and w.documents_chosen is True
     w.documents_dock.toggleViewAction().trigger()  # View › Documents (Ctrl+D)
     assert not w.documents_dock.isVisible() and w.documents_chosen is False
+    w.show_documents(True)
+    w.documents_dock.close()  # its own close button
+    assert not w.documents_dock.isVisible() and w.documents_chosen is False
     w.close()
 
     state = config_dir() / "window.json"
