@@ -12,6 +12,7 @@ the project installed in editable mode with its test extras.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import platform
 import subprocess
@@ -155,11 +156,25 @@ def ensure_environment() -> Path:
     return python
 
 
+def system_advice() -> str | None:
+    """What to install when the window could not open: the system libraries Qt's X11 plugin needs
+    (app/system_libs.py, standard library only, so it runs before the virtual environment exists)."""
+    spec = importlib.util.spec_from_file_location("ponder_system_libs", ROOT / "app" / "system_libs.py")
+    system_libs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(system_libs)
+    site = next(iter(sorted(VENV.glob("lib/python3*/site-packages"))), None)
+    plugin = system_libs.xcb_plugin(site) if site is not None else None  # None before the first set-up
+    return system_libs.check(plugin, program="dev.py run")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test", "setup"):
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
+    if command == "run" and not rest and (advice := system_advice()):
+        print(advice, file=sys.stderr)  # said before a 5-minute set-up, not after it as Qt's abort
+        return 3
     python = ensure_environment()
     if command == "setup":
         return 0

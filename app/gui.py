@@ -7,10 +7,11 @@ import signal
 import sys
 
 from PySide6.QtCore import QTimer, QtMsgType, Qt, qInstallMessageHandler
-from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from app.resources import icon_path
+from app import style
+from app.resources import app_icon
 
 
 def has_display() -> bool:
@@ -43,9 +44,8 @@ def application(argv: list[str] | None = None) -> QApplication:
         app.setApplicationName("Ponder")
         app.setOrganizationName("Ponder")
         app.setDesktopFileName("ponder")
-        icon = icon_path()
-        if icon.exists():
-            app.setWindowIcon(QIcon(str(icon)))
+        app.setWindowIcon(app_icon())
+        style.apply(app)  # light or dark as the OS is (PONDER_THEME=light|dark overrides)
     return app
 
 
@@ -55,6 +55,12 @@ def run_app() -> int:
         print("ponder: no display found (DISPLAY is not set). Use `ponder chat` in a terminal, or run the app "
               "on a desktop.", file=sys.stderr)
         return 2
+    from app.system_libs import check, xcb_plugin
+
+    advice = check(xcb_plugin())  # before QApplication: a missing library would abort inside Qt with no hint what to do
+    if advice:
+        print(advice, file=sys.stderr)
+        return 3
     app = application()
     from app.window import MainWindow
 

@@ -5,13 +5,14 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton, QSplitter,
                                QVBoxLayout, QWidget)
 
 from app.bridge import Bridge, Job
 from app.logs import add_help_menu
+from app.style import MAX_LINE_PX
 from app.window_models import ModelsMixin
 from app.window_turns import TurnsMixin
 from app.widgets.chat_view import THINK_MORE_KEYS, AnswerWidget, ChatView, ContextDialog
@@ -47,6 +48,16 @@ class Streamed:
             self.answer += 1
         self.last = time.perf_counter()
         self.first = self.first or self.last
+
+
+class DocumentsDock(QDockWidget):
+    """The Documents panel's dock; closing it with its own button is the person's choice, remembered."""
+
+    closed = Signal()
+
+    def closeEvent(self, event) -> None:
+        super().closeEvent(event)
+        self.closed.emit()
 
 
 class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
@@ -87,7 +98,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         self.error_bar = QLabel()
         self.error_bar.setWordWrap(True)
         self.error_bar.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_bar.setStyleSheet("background: #fdecea; color: #7b1c12; padding: 6px; border-radius: 4px;")
+        self.error_bar.setObjectName("errorBar")
         dismiss = QPushButton("Dismiss")
         dismiss.setFlat(True)
         self.copy_details = QPushButton("Copy details")
@@ -107,18 +118,25 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.error_row)
         column.addWidget(self.chat, 1)
-        column.addWidget(self.composer)
+        below = QHBoxLayout()  # the composer under the conversation's column, as wide as it
+        self.composer.setMaximumWidth(MAX_LINE_PX)
+        below.addWidget(self.composer)
+        column.addLayout(below)
         splitter = QSplitter()
+        splitter.setHandleWidth(1)
         splitter.addWidget(self.sidebar)
         splitter.addWidget(centre)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([220, 760])
         self.setCentralWidget(splitter)
         self.documents = DocumentsPanel()
-        self.documents_dock = QDockWidget("Documents")
+        self.documents_dock = DocumentsDock("Documents")
         self.documents_dock.setObjectName("documents")
         self.documents_dock.setWidget(self.documents)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.documents_dock)
+        self.documents_dock.setVisible(False)  # space goes to the conversation until there are documents
+        self.documents_chosen: bool | None = None  # shown or hidden by the person (remembered), else None
+        self.documents_dock.closed.connect(lambda: setattr(self, "documents_chosen", False))
         self._build_status_bar()
         self._build_menus()
         self.sidebar.new_requested.connect(self.new_conversation)
@@ -133,6 +151,9 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         self.documents.cancel_requested.connect(lambda: self.index_job and self.index_job.cancel())
         self.documents.remove_requested.connect(self._remove_collection)
         self.documents.selected.connect(self._show_problems)
+        self.sidebar.documents_requested.connect(lambda: self.show_documents(not self.documents_dock.isVisible()))
+        self.chat.empty.example_chosen.connect(self.ask_example)
+        self.chat.empty.folder_requested.connect(self.ask_about_folder)
         self.resize(1180, 760)
 
     def _build_status_bar(self) -> None:
@@ -182,6 +203,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         m = self.menuBar().addMenu("&View")
         toggle = self.documents_dock.toggleViewAction()
         toggle.setShortcut(QKeySequence("Ctrl+D"))
+        toggle.triggered.connect(lambda shown: setattr(self, "documents_chosen", shown))
         m.addAction(toggle)
         add_help_menu(self)  # Help › Show log (app/logs.py)
 
@@ -197,6 +219,8 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
             if state.get("dock"):
                 self.restoreState(QByteArray.fromHex(state["dock"].encode()))
             self.conversation_id = state.get("conversation") or None
+            self.documents_chosen = state.get("documents")
+            self.documents_dock.setVisible(bool(self.documents_chosen))
 
     def save_state(self) -> None:
         if not self.persist:
@@ -204,7 +228,8 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         try:
             write_json_atomic(self._state_path(), {"geometry": bytes(self.saveGeometry().toHex()).decode(),
                                                    "dock": bytes(self.saveState().toHex()).decode(),
-                                                   "conversation": self.conversation_id})
+                                                   "conversation": self.conversation_id,
+                                                   "documents": self.documents_chosen})
         except PonderError as e:  # a full disk or read-only folder must not stop the window closing
             log.warning("%s", e.message)
 
@@ -217,6 +242,26 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         wanted = self.settings.remote
         self.bridge.read("Reading servers", lambda b: next((e for e in load_endpoints() if e.url == wanted), None)
                          if wanted else None, on_done=chosen)
+
+    def load_model(self, settings: Settings) -> Job:
+        job = super().load_model(settings)
+        self.chat.empty.follow_load(job)  # the first start shows the model loading where the person looks
+        return job
+
+    def ask_example(self, question: str) -> Job | None:
+        """A first-start example: asked with Auto, so the reasoning card shows what Auto chose and why."""
+        self.composer.budget.set_budget(None)
+        return self.send(question)
+
+    def show_documents(self, shown: bool = True) -> None:
+        self.documents_chosen = shown
+        self.documents_dock.setVisible(shown)
+        if shown:
+            self.documents.collections.setFocus()
+
+    def ask_about_folder(self) -> None:
+        self.show_documents()
+        self.documents.add_folder()
 
     def open_preferences(self) -> None:
         dialog = PreferencesDialog(self.settings, self)
@@ -391,6 +436,8 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
             LINK_ROOTS[:] = [root for c in collections for root in c.roots]
             self.documents.set_collections(collections)
             self.composer.set_collections([c.name for c in collections])
+            if self.documents_chosen is None and collections:
+                self.documents_dock.setVisible(True)
         self.bridge.read("Listing collections", lambda b: b.library.collections(), on_done=done,
                          on_failed=lambda f: self.show_error(f.message))
 

@@ -39,25 +39,6 @@ def _documents(folder: Path) -> Path:
     return folder
 
 
-def _dark_palette():
-    from PySide6.QtGui import QColor, QPalette
-
-    p = QPalette()
-    roles = {QPalette.ColorRole.Window: "#2b2b2b", QPalette.ColorRole.WindowText: "#e6e6e6",
-             QPalette.ColorRole.Base: "#1e1e1e", QPalette.ColorRole.AlternateBase: "#333333",
-             QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#3a3a3a",
-             QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.Highlight: "#3d6fb4",
-             QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.Link: "#8ab4f8",
-             QPalette.ColorRole.Mid: "#8a8a8a", QPalette.ColorRole.Dark: "#a0a0a0",
-             QPalette.ColorRole.PlaceholderText: "#8a8a8a", QPalette.ColorRole.ToolTipBase: "#3a3a3a",
-             QPalette.ColorRole.ToolTipText: "#e6e6e6"}
-    for role, colour in roles.items():
-        p.setColor(role, QColor(colour))
-    for role in (QPalette.ColorRole.ButtonText, QPalette.ColorRole.Text, QPalette.ColorRole.WindowText):
-        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f6f6f"))
-    return p
-
-
 def _shoot(out: Path) -> int:
     sys.path.insert(0, str(ROOT))
     home = Path(tempfile.mkdtemp(prefix="ponder-shots-"))
@@ -66,14 +47,14 @@ def _shoot(out: Path) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.gui import application
+    from app.widgets.welcome import EXAMPLES
     from app.window import MainWindow
     from engine import Settings
 
-    app = application()
     dark = os.environ.get("PONDER_SCREENSHOTS_DARK") == "1"
-    if dark:  # what a dark desktop hands Qt (through its platform theme); Xvfb has none, so set it here
-        app.setStyle("Fusion")
-        app.setPalette(_dark_palette())
+    if dark:  # Xvfb has no desktop theme to follow: ask for the dark one (app/style.py)
+        os.environ["PONDER_THEME"] = "dark"
+    app = application()
     settings = Settings(n_ctx=4096, max_tokens=160, temperature=0.0)
     window = MainWindow(settings=settings)
     window.resize(*SIZE)
@@ -103,8 +84,7 @@ def _shoot(out: Path) -> int:
     wait_for(300)
     save("empty")
 
-    window.composer.budget.set_budget(256)
-    job = window.send("A train leaves at 3 pm and travels 120 km at 60 km/h. When does it arrive?")
+    job = window.ask_example(EXAMPLES[1][1])  # the first start's word problem, asked with Auto
     shot = {"taken": False}
 
     def mid_answer(event) -> None:  # the picture is taken while the answer streams

@@ -8,9 +8,10 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from app import style
 from app.progress import progress_text
 from app.widgets.composer import BUDGET_STOPS, budget_label, next_budget
-from app.widgets.markdown import MarkdownView, open_link, plain_math
+from app.widgets.markdown import AnswerBody, open_link, plain_math
 from app.widgets.reasoning import ReasoningSection
 from engine import Answer, Progress, Source, StoredMessage, ThinkingReport, Usage
 
@@ -51,6 +52,64 @@ def seconds_of(report: ThinkingReport | None, ttft_s: float, decode_tok_s: float
     return ttft_s + (answer_tokens / decode_tok_s if decode_tok_s else 0.0)
 
 
+def chips_html(sources: tuple[Source, ...]) -> str:
+    """One compact chip per source: [n] file · p. N; a click opens its snippet below."""
+    t = style.current()
+    chips = []
+    for s in sources:
+        page = f" · p.{s.page}" if s.page is not None else ""
+        name = Path(s.path).name
+        name = name if len(name) <= 28 else name[:26] + "…"
+        chips.append(style.chip_html(f"[{s.n}] {html.escape(name)}{page}", f"source:{s.n}", t))
+    return "Sources&nbsp;&nbsp;" + "&nbsp; ".join(chips)
+
+
+class SourceChips(QWidget):
+    """An answer's sources as chips; a chip opens its snippet and a link to the file (the same chip closes it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: tuple[Source, ...] = ()
+        self.open_n: int | None = None
+        self.chips = QLabel()
+        self.chips.setObjectName("sources")
+        self.chips.setWordWrap(True)
+        self.chips.setTextFormat(Qt.TextFormat.RichText)
+        self.chips.setProperty("role", "muted")
+        self.chips.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                           | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.chips.setAccessibleName("Sources")
+        self.chips.linkActivated.connect(self._chip)
+        self.detail = QLabel()
+        self.detail.setObjectName("sourceDetail")
+        self.detail.setWordWrap(True)
+        self.detail.setTextFormat(Qt.TextFormat.RichText)
+        self.detail.setOpenExternalLinks(False)
+        self.detail.linkActivated.connect(open_link)  # only safe links (engine.links)
+        self.detail.setVisible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.chips)
+        layout.addWidget(self.detail)
+        self.setVisible(False)
+
+    def set_sources(self, sources: tuple[Source, ...]) -> None:
+        self.sources = sources
+        self.chips.setText(chips_html(sources))
+        self.setVisible(bool(sources))
+
+    def text(self) -> str:
+        return self.chips.text()
+
+    def _chip(self, href: str) -> None:
+        n = int(href.removeprefix("source:"))
+        self.open_n = None if self.open_n == n else n
+        chosen = tuple(s for s in self.sources if s.n == self.open_n)
+        self.detail.setText(source_html(chosen))
+        self.detail.setVisible(bool(chosen))
+
+
 class AnswerWidget(QFrame):
     """One answer. Streamed text is buffered and rendered by the chat view's timer. Side by side with another
     answer to the same question (Think more), its heading shows the budget and what it spent."""
@@ -77,16 +136,11 @@ class AnswerWidget(QFrame):
         self.heading.setVisible(False)
         self.reasoning = ReasoningSection()
         self.reasoning.budget = budget
-        self.body = MarkdownView()
-        self.sources = QLabel()
-        self.sources.setWordWrap(True)
-        self.sources.setTextFormat(Qt.TextFormat.RichText)
-        self.sources.setOpenExternalLinks(False)
-        self.sources.linkActivated.connect(open_link)
-        self.sources.setVisible(False)
+        self.body = AnswerBody()
+        self.sources = SourceChips()
         self.notice = QLabel()
         self.notice.setWordWrap(True)
-        self.notice.setStyleSheet("color: palette(mid); font-style: italic;")
+        self.notice.setProperty("role", "hint")
         self.notice.setVisible(False)
         self.think_more_button = QPushButton("Think more")
         self.think_more_button.setFlat(True)
@@ -101,15 +155,16 @@ class AnswerWidget(QFrame):
         self.context_button.setVisible(False)
         self.context_button.clicked.connect(lambda: self.show_context.emit(self))
         self.status = QLabel()
+        self.status.setObjectName("status")
         self.status.setWordWrap(True)
-        self.status.setStyleSheet("color: palette(mid);")
         actions = QHBoxLayout()
         actions.addWidget(self.status, 1)
         actions.addWidget(self.think_more_button)
         actions.addWidget(self.context_button)
         actions.addWidget(self.copy_button)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(6)
         layout.addWidget(self.heading)
         layout.addWidget(self.reasoning)
         layout.addWidget(self.body)
@@ -170,8 +225,7 @@ class AnswerWidget(QFrame):
 
     def _extras(self, sources: tuple[Source, ...], notice: str, context: str) -> None:
         if sources:
-            self.sources.setText(source_html(sources))
-            self.sources.setVisible(True)
+            self.sources.set_sources(sources)
         self.notice.setText(notice)
         self.notice.setVisible(bool(notice))
         self.context = context
@@ -181,7 +235,8 @@ class AnswerWidget(QFrame):
         self.dirty = True
         self.render()
         self._set_status(message, message)
-        self.status.setStyleSheet("color: #c0392b;")
+        self.status.setProperty("failed", True)
+        self.status.style().polish(self.status)
         self._ended()
 
     def show_stored(self, m: StoredMessage) -> None:
@@ -209,7 +264,9 @@ class AnswerWidget(QFrame):
         """Beside another answer: the heading shows the budget and figures, the footer only how it ended."""
         self.is_compared = True
         self.heading.setVisible(True)
-        self.setStyleSheet("#answer { border: 1px solid palette(mid); border-radius: 8px; }")
+        self.setProperty("compared", True)
+        self.style().polish(self)
+        self.layout().setContentsMargins(10, 8, 10, 8)
         self._set_status(*self._status)
 
     def _set_status(self, alone: str, compared: str) -> None:

@@ -2,29 +2,39 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFrame, QLabel, QPlainTextEdit, QScrollArea, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QScrollArea,
+                               QVBoxLayout, QWidget)
+
+from app.style import MAX_LINE_PX
 
 from app.widgets.answer import AnswerWidget, ComparisonRow
 from app.widgets.composer import BUDGET_STOPS, budget_label
 from app.widgets.markdown import MarkdownView
+from app.widgets.welcome import Welcome
 from engine import StoredMessage
 
 RENDER_EVERY_MS = 50  # streamed Markdown is re-rendered at most this often, not per token
 THINK_MORE_KEYS = "Ctrl+T"
 
 
-class QuestionWidget(QFrame):
+QUESTION_INDENT = 56  # the question's bubble starts this far right of the answers: whose turn is whose at a glance
+
+
+class QuestionWidget(QWidget):
     def __init__(self, text: str) -> None:
         super().__init__()
-        self.setObjectName("question")
-        self.setStyleSheet("#question { background: palette(alternate-base); border-radius: 8px; }")
         self.text = text
+        bubble = QFrame()
+        bubble.setObjectName("questionBubble")
         view = MarkdownView()
         view.setPlainText(text)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 6, 10, 6)
-        layout.addWidget(view)
+        view.setAccessibleName("Question")
+        inside = QVBoxLayout(bubble)
+        inside.setContentsMargins(12, 8, 12, 8)
+        inside.addWidget(view)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(QUESTION_INDENT, 6, 0, 0)
+        row.addWidget(bubble)
 
 
 class ContextDialog(QDialog):
@@ -55,16 +65,17 @@ class ChatView(QScrollArea):
         super().__init__()
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setObjectName("chat")
         self.inner = QWidget()
-        self.column = QVBoxLayout(self.inner)
-        self.column.setContentsMargins(16, 12, 16, 12)
-        self.column.setSpacing(10)
-        self.empty = QLabel("<h2>Ask Ponder anything</h2><p>Answers are made on this computer. Slide <b>Thinking</b> "
-                            "to let the model reason before it answers, or pick a document collection to ask about "
-                            "your files.</p>")
-        self.empty.setWordWrap(True)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setStyleSheet("color: palette(mid);")
+        page = QWidget()  # the turns in one column of readable width, centred
+        page.setMaximumWidth(MAX_LINE_PX)
+        centred = QHBoxLayout(self.inner)
+        centred.setContentsMargins(0, 0, 0, 0)
+        centred.addWidget(page)
+        self.column = QVBoxLayout(page)
+        self.column.setContentsMargins(20, 16, 20, 16)
+        self.column.setSpacing(14)
+        self.empty = Welcome()  # the first start's teaching screen; the window connects its examples
         self.column.addStretch(1)
         self.column.addWidget(self.empty)
         self.column.addStretch(1)

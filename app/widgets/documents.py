@@ -13,6 +13,10 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, Q
 from engine import CollectionSummary, IndexReport, Progress
 
 
+EMPTY = ("No collections yet. Add a folder or files (or drop them here); then choose the collection under the "
+         "question, and answers cite the file and page they came from.")
+
+
 def time_left(started: float, done: float, total: float, now: float | None = None) -> str:
     """'about 12 s left' from the rate so far; '' until there is a rate worth quoting."""
     elapsed = (now or time.monotonic()) - started
@@ -43,7 +47,8 @@ class DocumentsPanel(QWidget):
         self.recheck_button = QPushButton("Re-check")
         self.recheck_button.setToolTip("Index what changed in the collection's files and folders")
         self.remove_button = QPushButton("Remove")
-        self.phase = QLabel("Drop files or folders here to index them.")
+        self.phase = QLabel(EMPTY)
+        self.phase.setProperty("role", "muted")
         self.phase.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -52,6 +57,9 @@ class DocumentsPanel(QWidget):
         self.problems = QListWidget()
         self.problems.setAccessibleName("Files that could not be read")
         self.problems_label = QLabel("Files that could not be read")
+        self.problems_label.setProperty("role", "heading")
+        self.problems.setVisible(False)  # until a file could not be read
+        self.problems_label.setVisible(False)
         buttons = QHBoxLayout()
         for b in (self.new_button, self.files_button, self.folder_button):
             buttons.addWidget(b)
@@ -63,7 +71,9 @@ class DocumentsPanel(QWidget):
         progress_row.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(QLabel("<b>Collections</b>"))
+        heading = QLabel("Collections")
+        heading.setProperty("role", "heading")
+        layout.addWidget(heading)
         layout.addWidget(self.collections, 2)
         layout.addLayout(buttons)
         layout.addLayout(buttons2)
@@ -73,7 +83,7 @@ class DocumentsPanel(QWidget):
         layout.addWidget(self.problems, 1)
         self.new_button.clicked.connect(self._new)
         self.files_button.clicked.connect(self._add_files)
-        self.folder_button.clicked.connect(self._add_folder)
+        self.folder_button.clicked.connect(self.add_folder)
         self.recheck_button.clicked.connect(lambda: self._index([]))
         self.remove_button.clicked.connect(self._remove)
         self.cancel_button.clicked.connect(self.cancel_requested)
@@ -114,7 +124,7 @@ class DocumentsPanel(QWidget):
         if paths and (name := self._target()):
             self.index_requested.emit(name, paths)
 
-    def _add_folder(self) -> None:
+    def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add folder", str(Path.home()))
         if folder and (name := self._target()):
             self.index_requested.emit(name, [folder])
@@ -163,6 +173,8 @@ class DocumentsPanel(QWidget):
         self.collections.blockSignals(False)
         if current:
             self._select_or_add(current)
+        if not collections and not self.progress.isVisible():
+            self.phase.setText(EMPTY)
         self._update_buttons()
 
     def indexing_started(self, name: str) -> None:
@@ -210,3 +222,5 @@ class DocumentsPanel(QWidget):
             self.problems.addItem(item)
         self.problems_label.setText(f"Files that could not be read ({len(problems)})" if problems
                                     else "Every file could be read.")
+        self.problems.setVisible(bool(problems))
+        self.problems_label.setVisible(True)

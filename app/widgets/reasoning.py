@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QToolButton, QVBoxLayout
 
 from app.widgets.markdown import plain_math
 from engine import ThinkingReport
@@ -36,13 +36,16 @@ def words_of(report: ThinkingReport) -> str:
     return f"Auto chose {report.budget:,} thinking tokens{reason}."
 
 
-class ReasoningSection(QWidget):
+class ReasoningSection(QFrame):
     """Collapsed by default: what happened to the thinking in words (visible without opening it), the figures
     (used / budget, how it ended, time) and, opened, the thinking text (live while it streams)."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.setObjectName("reasoning")  # a quiet card (app/style.py)
         self.toggle = QToolButton()
+        self.toggle.setProperty("role", "disclosure")
+        self.toggle.setAccessibleName("Show the reasoning")
         self.toggle.setCheckable(True)
         self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.toggle.setArrowType(Qt.ArrowType.RightArrow)
@@ -55,10 +58,9 @@ class ReasoningSection(QWidget):
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.setVisible(False)
-        self.text.setStyleSheet("QPlainTextEdit { color: palette(dark); background: palette(base); }")
         self.text.document().documentLayout().documentSizeChanged.connect(self._fit)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(8, 4, 10, 6)
         layout.setSpacing(2)
         layout.addWidget(self.toggle, alignment=Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.words)
@@ -104,4 +106,3 @@ class ReasoningSection(QWidget):
         self.words.setText(words)
         self.words.setVisible(bool(words))
         self.words.setContentsMargins(LINE_INDENT if reasoning else 0, 0, 0, 0)
-        self.words.setStyleSheet("" if reasoning else "color: palette(mid);")  # answered directly: quiet

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QInputDialog, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from engine import Conversation
 
@@ -14,10 +14,16 @@ class Sidebar(QWidget):
     selected = Signal(int)  # conversation id
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
+    documents_requested = Signal()
 
     def __init__(self) -> None:
         super().__init__()
+        self.setObjectName("sidebar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)  # the style sheet paints its background
+        brand = QLabel("Ponder")
+        brand.setObjectName("brand")
         self.new_button = QPushButton("New conversation")
+        self.new_button.setProperty("primary", True)
         self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search conversations")
@@ -27,11 +33,26 @@ class Sidebar(QWidget):
         self.list.setAccessibleName("Conversations")
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.search.setAccessibleName("Search conversations")
+        heading = QLabel("Conversations")
+        heading.setProperty("role", "heading")
+        self.empty = QLabel("None yet: your questions and answers are kept here, on this computer.")
+        self.empty.setWordWrap(True)
+        self.empty.setProperty("role", "muted")
+        self.documents_button = QPushButton("Documents…")
+        self.documents_button.setFlat(True)
+        self.documents_button.setToolTip("Show or hide the document collections (Ctrl+D)")
+        self.documents_button.clicked.connect(self.documents_requested)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 4, 8)
+        layout.setContentsMargins(10, 10, 8, 8)
+        layout.setSpacing(6)
+        layout.addWidget(brand)
         layout.addWidget(self.new_button)
         layout.addWidget(self.search)
+        layout.addWidget(heading)
+        layout.addWidget(self.empty)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.documents_button, alignment=Qt.AlignmentFlag.AlignLeft)
         self.new_button.clicked.connect(self.new_requested)
         self.search.textChanged.connect(self._filter)
         self.list.currentItemChanged.connect(self._current_changed)
@@ -55,6 +76,7 @@ class Sidebar(QWidget):
             if c.id == current:
                 self.list.setCurrentItem(item)
         self._filter(self.search.text())
+        self.empty.setVisible(not conversations)
         self._quiet = False
 
     def select(self, conversation_id: int | None) -> None:

@@ -177,11 +177,13 @@ def test_answers_render_markdown_tables_lists_and_code(qtbot):
     for piece in ["Steps:\n\n1. one\n2. two\n\n", "| a | b |\n|---|---|\n| 1 | 2 |\n\n", "```python\nprint(1)\n```\n"]:
         w.add_token(piece, "answer")
     w.render()
-    doc = w.body.document()
+    doc = w.body.markdown_views()[0].document()
     frames = [f for f in doc.rootFrame().childFrames() if isinstance(f, QTextTable)]
     assert len(frames) == 1 and frames[0].rows() == 2 and frames[0].columns() == 2
-    text = doc.toPlainText()
+    text = w.body.toPlainText()
     assert "print(1)" in text and "one" in text and "```" not in text
+    [code] = w.body.code_blocks()
+    assert code.code == "print(1)" and code.language.text() == "python"
 
 
 def test_pdf_sources_link_to_their_page():

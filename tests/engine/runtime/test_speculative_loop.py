@@ -26,7 +26,7 @@ class ScriptedSession:
         self._base = 0
         self._rows: list[int] = []  # the token each row of the last batch predicts
 
-    def prepare(self, prompt, is_cancelled=None) -> int:
+    def prepare(self, prompt, is_cancelled=None, on_read=None) -> int:
         self.tokens = []
         self._base = len(prompt)
         self.evaluate(list(prompt))
