@@ -136,7 +136,7 @@ def test_answer_from_documents_is_unchanged(chat_engine, always_draft, tmp_path,
         plain, drafted = ask_both(chat_engine, "Where and when was the Maribel Quist launched, and what did it "
                                                "carry? Quote the register.", options)
     finally:
-        chat_engine.library.close()
+        chat_engine.library.store.close()  # not close(): that would close the session's shared embedder
         chat_engine.library = None
     assert_same(plain, drafted)
     assert "Maribel Quist" in plain.text and drafted.usage.accepted_tokens > 0
