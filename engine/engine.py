@@ -8,7 +8,7 @@ from typing import Callable
 
 from engine.answering import Answerer, joined, question_answer_pairs
 from engine.budget.driver import PromptParts, ThinkingRequest, ThinkingRun, prompt_parts
-from engine.budget.formats import SCAFFOLD_COMPLETION, ThinkingSupport, thinking_support
+from engine.budget.formats import SCAFFOLD_COMPLETION, SCAFFOLD_INSTRUCTION_CITED, ThinkingSupport, thinking_support
 from engine.chat.history import History, StoredMessage
 from engine.chat.prompt import PackedPrompt, answer_reserve, pack_prompt
 from engine.chat.recorder import AnswerRecorder
@@ -116,7 +116,11 @@ class Engine(Answerer):
             parts = prompt_parts(support, self.thinking_request(options, support))
         # What never changes comes first, so its cache is reused across questions and conversations: the
         # scaffold's instruction before the system prompt, which ends with a question's documents, if any.
-        system = "\n\n".join(p for p in (parts.system_extra, options.system_prompt) if p)
+        # The thinking instruction leads (a fixed prefix every question shares), except the citing one: it follows
+        # the passages, where the 1.5B heeds it (before them it answered without [n]).
+        order = ((options.system_prompt, parts.system_extra) if parts.system_extra == SCAFFOLD_INSTRUCTION_CITED
+                 else (parts.system_extra, options.system_prompt))
+        system = "\n\n".join(p for p in order if p)
         return pack_prompt(
             fmt=fmt, system=system, turns=turns, question=question,
             tokenize=lambda text, bos: session.tokenize(text, add_bos=bos and session.adds_bos),
