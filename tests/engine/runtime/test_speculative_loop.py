@@ -147,13 +147,20 @@ def test_cancel_stops_within_one_verify_batch(always_draft, after):
     assert drafted.stop_reason == "cancelled" and after <= len(texts) <= after + speculate.MAX_DRAFT
 
 
-def test_without_forcing_prose_never_drafts():
+@pytest.fixture
+def prior_costs(monkeypatch):
+    """Verify costs stay at their priors: a scripted model's batches take microseconds, and timing them would make
+    the drafting decision depend on the machine's load."""
+    monkeypatch.setattr(speculate.CostModel, "observe", lambda self, size, seconds: None)
+
+
+def test_without_forcing_prose_never_drafts(prior_costs):
     """Words that recur in no particular order: short n-grams match, and what they propose is wrong."""
     rng = random.Random(0)
     plain, drafted, session = same([rng.randrange(160, 180) for _ in range(120)] + [EOG], max_tokens=200)
     assert drafted.drafted == 0 and max(session.batches[1:]) == 1
 
 
-def test_without_forcing_a_repeated_passage_turns_drafting_on():
+def test_without_forcing_a_repeated_passage_turns_drafting_on(prior_costs):
     plain, drafted, _ = same([160 + i % 30 for i in range(90)] + [EOG], max_tokens=200)
     assert drafted.drafted > 20 and drafted.accepted / drafted.drafted > 0.9
