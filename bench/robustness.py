@@ -132,9 +132,11 @@ def bench_long_session(turns: int, chunks: int) -> list[Result]:
         out.append(Result("rss_growth_conversation", "MB", round(curve[-1][1] - at_warm, 1), at_warm, "<=0.10"))
         docs = Path(tmp) / "docs"
         docs.mkdir()
+        # Paragraphs of 200 words: two never fit one 256-token chunk and none is long enough to split, so each
+        # paragraph is one chunk and `chunks` paragraphs index as `chunks` chunks (the report counts them).
         per_file = 50
         for f in range(chunks // per_file):
-            (docs / f"d{f}.md").write_text("\n\n".join(f"p{f}-{j} " + "word " * 30 for j in range(per_file)))
+            (docs / f"d{f}.md").write_text("\n\n".join(f"p{f}-{j} " + "word " * 199 for j in range(per_file)))
         store = Store(Path(tmp) / "index.sqlite3")
         before = _rss_mb()
         indexer = Indexer(store, Words())
