@@ -98,20 +98,83 @@ class TextStream:
 
 
 RESULT_CHARS = 160  # a first paragraph this short, then a blank line, was the result: what follows is not
+# A line that starts the working after a result line written with no blank line after it ("40\nExplanation:\n…",
+# "10\nTo determine how many days…", as Qwen2.5-Coder 0.5B writes when asked for the answer alone).
+WORKING = ("Explanation", "To ", "Step ", "Steps", "First,", "Let's", "Let us", "Here's how", "Here is how",
+           "We need", "We can", "Solution", "Reasoning", "Working", "Calculation")
+
+
+def _second_line(body: str) -> str | None:
+    """The text after the first line break of a one-paragraph start, up to the next line break (None: no break yet,
+    or the first line is followed by a blank line)."""
+    at = body.find("\n")
+    if at < 0 or body[at + 1:at + 2] == "\n":
+        return None
+    return body[at + 1:].split("\n", 1)[0]
 
 
 def ends_result_line(text: str) -> bool | None:
     """For answers that follow "Final answer:": True when a short first paragraph has just ended (chat models
-    asked for a direct answer give it, then go on to work it out: "230\n\nTo find the total cost, ..."),
-    None when the answer is no result line — it starts on a line of its own, or its first paragraph is too
-    long (a story, a poem, code: never cut) — and False while that is not known yet."""
+    asked for a direct answer give it, then go on to work it out: "230\n\nTo find the total cost, ...", or
+    "40\nExplanation: ..."), None when the answer is no result line — it starts on a line of its own, or its
+    first paragraph is too long (a story, a poem, code: never cut) — and False while that is not known yet."""
     body = text.lstrip()
     if "\n" in text[:len(text) - len(body)]:
         return None
+    first = body.split("\n", 1)[0]
+    if "\n" in body and first.rstrip().endswith(":"):  # "…we need to follow these steps:" introduces the answer
+        return None
+    second = _second_line(body)
+    if second is not None and len(first) <= RESULT_CHARS and second.startswith(WORKING):
+        return True
     at = body.find("\n\n", 0, RESULT_CHARS + 2)
-    if at > 0:  # "…we need to follow these steps:" introduces the answer rather than giving it
+    if at > 0:
         return None if body[:at].rstrip().endswith(":") else True
     return None if len(body) > RESULT_CHARS else False
+
+
+def result_end(text: str) -> int:
+    """Where the result line that ends_result_line found ends in `text` (the working after it is not the answer)."""
+    body = text.lstrip()
+    lead = len(text) - len(body)
+    second = _second_line(body)
+    if second is not None and second.startswith(WORKING):
+        return lead + body.find("\n")
+    return lead + body.find("\n\n")
+
+
+class ResultLine:
+    """Watches an answer that should be a result line (see ends_result_line) as its text streams out. Text that
+    may be the start of a working line ("40\nExpl…") is held back until it is known, so a cut shows nothing of
+    the working; `end` is where the answer's text ends once cut."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.held = ""
+        self.end: int | None = None
+
+    def push(self, new: str, text: str) -> tuple[str, bool]:
+        """`new` is what the text stream just let out, `text` all it has let out: (text to show now, ended)."""
+        if not self.active:
+            return new, False
+        self.held += new
+        ended = ends_result_line(text)
+        if ended:
+            self.active, self.end = False, result_end(text)
+            shown = len(text) - len(self.held)
+            self.held = ""
+            return text[shown:max(shown, self.end)], True
+        second = _second_line(text.lstrip()) if ended is False else None
+        if second is not None and any(w.startswith(second) for w in WORKING):
+            return "", False  # "40\nExp" may become "40\nExplanation": hold it
+        self.active = ended is False
+        out, self.held = self.held, ""
+        return out, False
+
+    def release(self) -> str:
+        """The answer ended without a cut: what was held back."""
+        out, self.held = self.held, ""
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +207,7 @@ class _Answer:
         self.stream = TextStream(settings.stop)
         self.n, self.first, self.last, self.reason = 0, 0.0, 0.0, "length"
         self.has_said = False  # it may not end before it has said something (a model that closes its turn at once)
-        self.watch_result = settings.result_line
+        self.result = ResultLine(settings.result_line)
 
     def take(self, token: int) -> bool:
         """Account for a sampled token; False when the answer ends with it (reason set)."""
@@ -158,15 +221,12 @@ class _Answer:
             self.speculator.append(token)
         piece = self.session.piece(token)
         self.has_said = self.has_said or bool(piece.strip())
-        text = self.stream.push(piece)
+        text, ended = self.result.push(self.stream.push(piece), self.stream.text)
         if text:
             self.emit(text)
-        if self.watch_result:
-            ended = ends_result_line(self.stream.text)
-            self.watch_result = ended is False
-            if ended:
-                self.reason = "stop"
-                return False
+        if ended:
+            self.reason = "stop"
+            return False
         if self.stream.stopped:
             self.reason = "stop"
             return False
@@ -254,12 +314,13 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
         a.reason = "cancelled"
     finally:
         sampler.close()
-    tail = a.stream.flush() if not a.stream.stopped else ""
+    cut = a.result.end
+    tail = "" if a.stream.stopped or cut is not None else a.result.release() + a.stream.flush()
     if tail:
         a.emit(tail)
     end = time.perf_counter()
     drafted, accepted = (speculator.drafted, speculator.accepted) if speculator else (0, 0)
-    return Generated(a.stream.text, a.reason, a.n, reused, start, prefilled, a.first or end, a.last or end,
+    return Generated(a.stream.text[:cut], a.reason, a.n, reused, start, prefilled, a.first or end, a.last or end,
                      drafted, accepted)
 
 

@@ -20,7 +20,7 @@ from engine.budget.auto import AUTO_CEILING, choose_budget
 from engine.budget.controller import Phase, ThinkingController
 from engine.budget.driver import CLOSE_MARGIN, ThinkingRequest
 from engine.budget.formats import ThinkingFormat
-from engine.runtime.loop import GenerationSettings, SamplingSettings, TextStream, build_sampler, ends_result_line
+from engine.runtime.loop import GenerationSettings, ResultLine, SamplingSettings, TextStream, build_sampler
 
 PieceFn = Callable[[str, str], None]  # (kind "thinking" | "answer", text)
 
@@ -118,7 +118,7 @@ class Slot:
         self._cancelled = job.is_cancelled or (lambda: False)
         self.controller, self._thinking_sampler, self.probe = None, None, None
         self._answer_sampler, self._stream = None, TextStream(job.settings.stop)
-        self._has_said, self._watch_result = False, job.settings.result_line
+        self._has_said, self._result = False, ResultLine(job.settings.result_line)
         plan = job.thinking
         if plan is None:
             return
@@ -237,14 +237,11 @@ class Slot:
         r.answer_tokens += 1
         piece = self.rt.piece(token)
         self._has_said = self._has_said or bool(piece.strip())
-        text = self._stream.push(piece)
+        text, ended = self._result.push(self._stream.push(piece), self._stream.text)
         if text:
             self._emit("answer", text)
-        if self._watch_result:
-            ended = ends_result_line(self._stream.text)
-            self._watch_result = ended is False
-            if ended:
-                return self.finish("stop")
+        if ended:
+            return self.finish("stop")
         if self._stream.stopped:
             return self.finish("stop")
         if r.answer_tokens >= s.max_tokens:
@@ -256,11 +253,12 @@ class Slot:
     def finish(self, reason: str, error: str = "") -> None:
         """The request is over: report it and free the slot (the KV cache stays for the next prompt's prefix)."""
         r, c = self.result, self.controller
-        if self._stream is not None and not self._stream.stopped:
-            tail = self._stream.flush()
+        cut = self._result.end if self._stream is not None else None
+        if self._stream is not None and not self._stream.stopped and cut is None:
+            tail = self._result.release() + self._stream.flush()
             if tail:
                 self._emit("answer", tail)
-        r.text = self._stream.text.strip() if self._stream is not None else ""
+        r.text = self._stream.text[:cut].strip() if self._stream is not None else ""
         r.stop_reason, r.error, r.end = reason, error, time.perf_counter()
         if c is not None:
             r.thinking_tokens, r.reasoning = c.used, c.reasoning.strip()

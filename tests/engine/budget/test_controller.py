@@ -171,3 +171,28 @@ def test_a_result_line_ends_at_its_blank_line_but_prose_never_does():
     assert ends_result_line(" To find it, we follow these steps:\n\n") is None  # an introduction, not a result
     assert ends_result_line("\n\nRoses are red,\n\n") is None  # an answer on lines of its own is never cut
     assert ends_result_line(" " + "word " * RESULT_CHARS) is None  # a long first paragraph is prose
+    assert ends_result_line(" 40\nExplanation:") is True  # the working, with no blank line before it: cut
+    assert ends_result_line(" 10\nTo determine how many days") is True
+    assert ends_result_line(" 40\nExpl") is False  # may still become a working line
+    assert ends_result_line(" Roses are red,\nViolets are blue,") is False  # a poem goes on
+    assert ends_result_line(" Here are the steps:\nStep 1: boil water") is None  # introduced: never cut
+
+
+def test_a_result_line_holds_back_what_may_be_working_and_shows_none_of_it():
+    from engine.runtime.loop import ResultLine
+
+    def run(pieces):
+        watch, text, shown = ResultLine(True), "", ""
+        for piece in pieces:
+            text += piece
+            out, ended = watch.push(piece, text)
+            shown += out
+            if ended:
+                return shown, text[:watch.end]
+        return shown + watch.release(), text
+
+    assert run([" 40", "\n", "Ex", "planation", ":", " To"]) == (" 40", " 40")
+    assert run([" 230", "\n", "\n", "To find"]) == (" 230", " 230")
+    assert run([" 40", "\n", "50", "\n"]) == (" 40\n50\n", " 40\n50\n")  # not working: shown, not cut
+    assert run([" Roses", "\n", "V", "iolets"]) == (" Roses\nViolets", " Roses\nViolets")
+    assert run([" 40", "\n", "Ex"]) == (" 40\nEx", " 40\nEx")  # ended while held: released at the end
