@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -104,6 +105,9 @@ WORKING = ("Explanation", "To ", "Step ", "Steps", "First,", "Let's", "Let us", 
            "We need", "We can", "Solution", "Reasoning", "Working", "Calculation")
 
 
+_CITATIONS = re.compile(r"(?:\[\d+\][\s,;]*)+")
+
+
 def _second_line(body: str) -> str | None:
     """The text after the first line break of a one-paragraph start, up to the next line break (None: no break yet,
     or the first line is followed by a blank line)."""
@@ -123,6 +127,8 @@ def ends_result_line(text: str) -> bool | None:
         return None
     first = body.split("\n", 1)[0]
     if "\n" in body and first.rstrip().endswith(":"):  # "…we need to follow these steps:" introduces the answer
+        return None
+    if "\n" in body and _CITATIONS.fullmatch(first.strip()):  # "[1]\n\nThe command is …": sources, then the answer
         return None
     second = _second_line(body)
     if second is not None and len(first) <= RESULT_CHARS and second.startswith(WORKING):

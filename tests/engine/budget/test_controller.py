@@ -176,6 +176,8 @@ def test_a_result_line_ends_at_its_blank_line_but_prose_never_does():
     assert ends_result_line(" 40\nExpl") is False  # may still become a working line
     assert ends_result_line(" Roses are red,\nViolets are blue,") is False  # a poem goes on
     assert ends_result_line(" Here are the steps:\nStep 1: boil water") is None  # introduced: never cut
+    assert ends_result_line(" [1]\n\nThe command is update-mime-database [1].") is None  # sources, then the answer
+    assert ends_result_line(" update-mime-database [1]\n\nIt rebuilds") is True
 
 
 def test_a_result_line_holds_back_what_may_be_working_and_shows_none_of_it():
