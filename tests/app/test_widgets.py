@@ -7,6 +7,7 @@ import weakref
 
 from PySide6.QtCore import Qt
 
+from app import style
 from app.bridge import Bridge, failure_of
 from app.widgets.composer import BUDGET_STOPS, Composer, budget_from_setting, budget_label, budget_to_setting
 from app.widgets.documents import time_left
@@ -193,6 +194,7 @@ def test_pdf_sources_link_to_their_page():
                         Source(2, "/docs/notes.txt", None, "x < y", 0.5)))
     assert "file:///docs/manual.pdf#page=7" in html and "[1] manual.pdf, page 7" in html
     assert "file:///docs/notes.txt\"" in html and "x &lt; y" in html
+    assert f"color:{style.current().muted}" in html  # the snippet in the theme's muted colour, not the border's
 
 
 def test_dropping_files_on_the_documents_panel_indexes_them(qtbot, tmp_path):
