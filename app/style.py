@@ -6,9 +6,13 @@ Widgets never set colours of their own: they name what they are (`setObjectName`
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 MAX_LINE_PX = 760  # the conversation's column: about 90 characters a line, readable on a 1920-wide screen
 MIN_CONTRAST = 4.5  # WCAG AA for body text
@@ -128,7 +132,8 @@ def chosen_theme(system_is_dark: bool, env: dict | None = None) -> Theme:
     return DARK if system_is_dark else LIGHT
 
 
-def style_sheet(t: Theme) -> str:
+def style_sheet(t: Theme, arrows: Path | None = None) -> str:
+    """The application's style sheet; `arrows`: the folder with the spin boxes' arrows (`write_arrows`)."""
     return f"""
 QMainWindow, QDialog {{ background: {t.window}; }}
 QWidget {{ color: {t.text}; }}
@@ -213,7 +218,37 @@ QTableWidget:focus, QSpinBox:focus, QDoubleSpinBox:focus {{ border: 2px solid {t
 QPushButton:flat:focus, QToolButton[role="disclosure"]:focus {{ border: 2px solid {t.accent}; }}
 QSlider:focus {{ border: 2px solid {t.accent}; border-radius: 6px; }}
 QLabel:focus {{ border: 2px solid {t.accent}; border-radius: 6px; }}
-"""
+""" + _spin_boxes(t, arrows)
+
+
+_ARROWS = {"up": "1,6 5,2 9,6", "down": "1,2 5,6 9,2"}  # chevrons in a 10x8 box
+
+
+def write_arrows(t: Theme) -> Path:
+    """The spin boxes' up and down arrows in the theme's muted colour, as SVG files in a folder of their own
+    (removed at exit): a style sheet that sets a spin box's frame must draw its arrows too, and only from files."""
+    folder = Path(tempfile.mkdtemp(prefix="ponder-style-"))
+    atexit.register(shutil.rmtree, folder, True)
+    for name, points in _ARROWS.items():
+        (folder / f"{name}.svg").write_text(
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="8" viewBox="0 0 10 8"><polyline '
+            f'points="{points}" fill="none" stroke="{t.muted}" stroke-width="1.6" stroke-linecap="round" '
+            f'stroke-linejoin="round"/></svg>')
+    return folder
+
+
+def _spin_boxes(t: Theme, arrows: Path | None) -> str:
+    if arrows is None:
+        return ""
+    up, down = (arrows / "up.svg").as_posix(), (arrows / "down.svg").as_posix()
+    return "".join(f"""
+{box} {{ padding-left: 6px; padding-right: 20px; }}
+{box}::up-button, {box}::down-button {{ subcontrol-origin: border; width: 20px; border: none; background: transparent; }}
+{box}::up-button {{ subcontrol-position: top right; }}
+{box}::down-button {{ subcontrol-position: bottom right; }}
+{box}::up-button:hover, {box}::down-button:hover {{ background: {t.card}; }}
+{box}::up-arrow {{ image: url({up}); width: 10px; height: 8px; }}
+{box}::down-arrow {{ image: url({down}); width: 10px; height: 8px; }}""" for box in ("QSpinBox", "QDoubleSpinBox"))
 
 
 def chip_html(label: str, href: str, t: Theme) -> str:
@@ -268,7 +303,7 @@ def apply(app, theme: Theme | None = None) -> Theme:
     _current = theme
     app.setStyle("Fusion")
     app.setPalette(palette(theme))
-    app.setStyleSheet(style_sheet(theme))
+    app.setStyleSheet(style_sheet(theme, write_arrows(theme)))
     return theme
 
 

@@ -53,7 +53,8 @@ class StatusBar(QStatusBar):
         if p.total > 0:
             self.load_progress.setRange(0, 1000)
             self.load_progress.setValue(int(1000 * p.done / p.total))
-            self.load_progress.setFormat(f"{p.label} %p%")
+            self.load_progress.setFormat("%p%")  # the words beside it: "Preparing NAME" overflows a narrow bar
+            self.model_label.setText(f"{p.label}…")
 
     def loaded(self, model: str | None) -> None:
         """`model`: what now answers ("name · backend"); None keeps what answered before (a load that failed)."""
