@@ -6,8 +6,13 @@ Widgets never set colours of their own: they name what they are (`setObjectName`
 """
 from __future__ import annotations
 
+import atexit
 import os
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 MAX_LINE_PX = 760  # the conversation's column: about 90 characters a line, readable on a 1920-wide screen
 MIN_CONTRAST = 4.5  # WCAG AA for body text
@@ -46,14 +51,27 @@ DARK = Theme(name="dark", window="#1a1c20", sidebar="#141619", base="#22252a", t
              border="#363a42", selection="#2f3d63", code="#121417", error_fill="#3d1f1c", error_text="#ffb4a8",
              keyword="#d59cf5", string="#8fd19e", comment="#9aa1ad", number="#f0ad7a")
 
-# Every (text, background) pair the style sheet draws, by field name: each must reach MIN_CONTRAST.
-TEXT_ON = (
-    ("text", "window"), ("text", "sidebar"), ("text", "base"), ("text", "question"), ("text", "card"),
-    ("text", "selection"), ("text", "code"), ("muted", "window"), ("muted", "sidebar"), ("muted", "base"),
-    ("muted", "card"), ("muted", "question"), ("accent", "window"), ("accent", "base"), ("accent", "card"),
-    ("on_accent", "accent_fill"), ("error_text", "error_fill"), ("keyword", "code"), ("string", "code"),
-    ("comment", "code"), ("number", "code"), ("muted", "code"), ("accent", "sidebar"), ("error_text", "window"),
-)
+# Surfaces a text colour can land on when the style gives it no background of its own (a muted label, a flat
+# button, an error line): such a colour must read on every one of them.
+PAGES = ("window", "sidebar", "base", "question", "card", "code")
+CODE_KINDS = ("keyword", "string", "comment", "number")  # the code highlighter's colours, drawn on `code`
+# Foregrounds set on list and table items: drawn on `base`, and on `selection` when their row is selected.
+ITEM_TEXT = ("error_text",)
+# Style-sheet parts that draw no text (scroll bars, slider, splitter, drop-down arrow).
+_TEXTLESS = ("::handle", "::groove", "::sub-page", "::add-page", "::add-line", "::sub-line", "::drop-down")
+
+# The Qt palette, role by role (role -> theme field), for what the style sheet does not reach: Markdown links,
+# placeholders, dialogs. The disabled group greys text to `muted`.
+PALETTE = (("Window", "window"), ("WindowText", "text"), ("Base", "base"), ("AlternateBase", "card"),
+           ("Text", "text"), ("Button", "base"), ("ButtonText", "text"), ("Highlight", "selection"),
+           ("HighlightedText", "text"), ("Link", "accent"), ("LinkVisited", "accent"), ("PlaceholderText", "muted"),
+           ("ToolTipBase", "base"), ("ToolTipText", "text"), ("Mid", "border"), ("Dark", "muted"),
+           ("BrightText", "window"))
+DISABLED_TEXT = ("ButtonText", "Text", "WindowText")
+# Each palette text role on the background role Qt draws it on (BrightText "contrasts well with Dark": Qt's docs).
+PALETTE_TEXT_ON = (("WindowText", "Window"), ("Text", "Base"), ("Text", "AlternateBase"), ("ButtonText", "Button"),
+                   ("HighlightedText", "Highlight"), ("ToolTipText", "ToolTipBase"), ("PlaceholderText", "Base"),
+                   ("Link", "Base"), ("Link", "Window"), ("LinkVisited", "Base"), ("BrightText", "Dark"))
 
 
 def luminance(colour: str) -> float:
@@ -71,8 +89,39 @@ def contrast(a: str, b: str) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
+def text_pairs() -> set[tuple[str, str]]:
+    """Every (text colour, background) pair the style draws, as theme field names, read from the style itself: the
+    style sheet's rules, the palette's text roles, the source chips, the code highlighter and item foregrounds."""
+    names = Theme(**{f: f"@{f}" for f in theme_fields()}, name="names")
+    rules = [([sel.strip() for sel in selectors.split(",")], dict(re.findall(r"([\w-]+)\s*:\s*@(\w+)", body)))
+             for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", style_sheet(names))]
+    backgrounds = {sel: decls["background"] for sels, decls in rules for sel in sels if "background" in decls}
+    pairs: set[tuple[str, str]] = set()
+    for selectors, decls in rules:
+        for sel in selectors:
+            if any(part in sel for part in _TEXTLESS):
+                continue
+            background = decls.get("background") or backgrounds.get(sel.rpartition(" ")[0])
+            if "color" in decls:
+                pairs |= {(decls["color"], bg) for bg in ([background] if background else PAGES)}
+            elif "background" in decls:
+                pairs.add(("text", decls["background"]))  # the text it inherits (QWidget's colour)
+            if "selection-color" in decls:
+                pairs.add((decls["selection-color"], decls["selection-background-color"]))
+    fields_of = dict(PALETTE)
+    pairs |= {(fields_of[fg], fields_of[bg]) for fg, bg in PALETTE_TEXT_ON}
+    pairs |= {("muted", fields_of[bg]) for fg, bg in PALETTE_TEXT_ON if fg in DISABLED_TEXT}
+    chip = chip_html("x", "x", names)
+    pairs.add((re.search(r"[^-]color:@(\w+)", chip)[1], re.search(r"background-color:@(\w+)", chip)[1]))
+    pairs |= {(field, bg) for field in (re.findall(r"color:\s*@(\w+)", muted_html("x", names))) for bg in PAGES}
+    pairs |= {(kind, "code") for kind in CODE_KINDS}
+    pairs |= {(field, bg) for field in ITEM_TEXT for bg in ("base", "selection")}
+    return pairs
+
+
 def contrasts(theme: Theme) -> dict[tuple[str, str], float]:
-    return {(fg, bg): contrast(getattr(theme, fg), getattr(theme, bg)) for fg, bg in TEXT_ON}
+    """The contrast of every text colour the style draws on each surface it is drawn on."""
+    return {(fg, bg): contrast(getattr(theme, fg), getattr(theme, bg)) for fg, bg in sorted(text_pairs())}
 
 
 def chosen_theme(system_is_dark: bool, env: dict | None = None) -> Theme:
@@ -83,7 +132,8 @@ def chosen_theme(system_is_dark: bool, env: dict | None = None) -> Theme:
     return DARK if system_is_dark else LIGHT
 
 
-def style_sheet(t: Theme) -> str:
+def style_sheet(t: Theme, arrows: Path | None = None) -> str:
+    """The application's style sheet; `arrows`: the folder with the spin boxes' arrows (`write_arrows`)."""
     return f"""
 QMainWindow, QDialog {{ background: {t.window}; }}
 QWidget {{ color: {t.text}; }}
@@ -133,7 +183,7 @@ QListWidget::item:hover {{ background: {t.card}; }}
 QListWidget::item:selected {{ background: {t.selection}; color: {t.text}; border-left: 3px solid {t.accent}; }}
 QProgressBar {{ border: 1px solid {t.border}; border-radius: 5px; background: {t.base}; color: {t.text};
     text-align: center; min-height: 14px; }}
-QProgressBar::chunk {{ background: {t.accent}; border-radius: 4px; }}
+QProgressBar::chunk {{ background: {t.selection}; border-right: 1px solid {t.accent}; border-radius: 4px; }}
 QSlider::groove:horizontal {{ height: 4px; background: {t.border}; border-radius: 2px; }}
 QSlider::sub-page:horizontal {{ background: {t.accent}; border-radius: 2px; }}
 QSlider::handle:horizontal {{ background: {t.base}; border: 2px solid {t.accent}; width: 14px; height: 14px;
@@ -168,7 +218,37 @@ QTableWidget:focus, QSpinBox:focus, QDoubleSpinBox:focus {{ border: 2px solid {t
 QPushButton:flat:focus, QToolButton[role="disclosure"]:focus {{ border: 2px solid {t.accent}; }}
 QSlider:focus {{ border: 2px solid {t.accent}; border-radius: 6px; }}
 QLabel:focus {{ border: 2px solid {t.accent}; border-radius: 6px; }}
-"""
+""" + _spin_boxes(t, arrows)
+
+
+_ARROWS = {"up": "1,6 5,2 9,6", "down": "1,2 5,6 9,2"}  # chevrons in a 10x8 box
+
+
+def write_arrows(t: Theme) -> Path:
+    """The spin boxes' up and down arrows in the theme's muted colour, as SVG files in a folder of their own
+    (removed at exit): a style sheet that sets a spin box's frame must draw its arrows too, and only from files."""
+    folder = Path(tempfile.mkdtemp(prefix="ponder-style-"))
+    atexit.register(shutil.rmtree, folder, True)
+    for name, points in _ARROWS.items():
+        (folder / f"{name}.svg").write_text(
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="8" viewBox="0 0 10 8"><polyline '
+            f'points="{points}" fill="none" stroke="{t.muted}" stroke-width="1.6" stroke-linecap="round" '
+            f'stroke-linejoin="round"/></svg>')
+    return folder
+
+
+def _spin_boxes(t: Theme, arrows: Path | None) -> str:
+    if arrows is None:
+        return ""
+    up, down = (arrows / "up.svg").as_posix(), (arrows / "down.svg").as_posix()
+    return "".join(f"""
+{box} {{ padding-left: 6px; padding-right: 20px; }}
+{box}::up-button, {box}::down-button {{ subcontrol-origin: border; width: 20px; border: none; background: transparent; }}
+{box}::up-button {{ subcontrol-position: top right; }}
+{box}::down-button {{ subcontrol-position: bottom right; }}
+{box}::up-button:hover, {box}::down-button:hover {{ background: {t.card}; }}
+{box}::up-arrow {{ image: url({up}); width: 10px; height: 8px; }}
+{box}::down-arrow {{ image: url({down}); width: 10px; height: 8px; }}""" for box in ("QSpinBox", "QDoubleSpinBox"))
 
 
 def chip_html(label: str, href: str, t: Theme) -> str:
@@ -177,20 +257,28 @@ def chip_html(label: str, href: str, t: Theme) -> str:
             f"&nbsp;{label}&nbsp;</a>")
 
 
+def muted_html(text: str, t: Theme) -> str:
+    """Secondary text inside rich text (a source's snippet)."""
+    return f"<span style=\"color:{t.muted};\">{text}</span>"
+
+
+def item_foreground(field: str):
+    """The QColor of one of ITEM_TEXT, for a list or table item in the current theme."""
+    from PySide6.QtGui import QColor
+
+    assert field in ITEM_TEXT, f"{field} is not measured on list rows: add it to ITEM_TEXT"
+    return QColor(getattr(_current, field))
+
+
 def palette(t: Theme):
     """The Qt palette the theme implies (for what the style sheet does not reach: Markdown links, dialogs)."""
     from PySide6.QtGui import QColor, QPalette
 
     p = QPalette()
-    R = QPalette.ColorRole
-    for role, colour in ((R.Window, t.window), (R.WindowText, t.text), (R.Base, t.base), (R.AlternateBase, t.card),
-                         (R.Text, t.text), (R.Button, t.base), (R.ButtonText, t.text), (R.Highlight, t.selection),
-                         (R.HighlightedText, t.text), (R.Link, t.accent), (R.LinkVisited, t.accent),
-                         (R.PlaceholderText, t.muted), (R.ToolTipBase, t.base), (R.ToolTipText, t.text),
-                         (R.Mid, t.border), (R.Dark, t.muted), (R.BrightText, t.text)):
-        p.setColor(role, QColor(colour))
-    for role in (R.ButtonText, R.Text, R.WindowText):
-        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(t.muted))
+    for role, field in PALETTE:
+        p.setColor(getattr(QPalette.ColorRole, role), QColor(getattr(t, field)))
+    for role in DISABLED_TEXT:
+        p.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor(t.muted))
     return p
 
 
@@ -215,7 +303,7 @@ def apply(app, theme: Theme | None = None) -> Theme:
     _current = theme
     app.setStyle("Fusion")
     app.setPalette(palette(theme))
-    app.setStyleSheet(style_sheet(theme))
+    app.setStyleSheet(style_sheet(theme, write_arrows(theme)))
     return theme
 
 

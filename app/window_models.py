@@ -10,26 +10,21 @@ from engine import (Failure, ModelError, Progress, RemoteEndpoint, Settings, loa
 
 
 class ModelsMixin:
-    """Mixed into MainWindow: uses its bridge, settings, status-bar labels and show_error."""
+    """Mixed into MainWindow: uses its bridge, settings, status bar and show_error."""
 
     # -- model ----------------------------------------------------------------------------------
     def load_model(self, settings: Settings) -> Job:
-        self.load_progress.setRange(0, 0)
-        self.load_progress.setVisible(True)
-        self.model_label.setText("Loading model…")
+        self.status.loading()
 
         def progress(p):
-            if isinstance(p, Progress) and p.total > 0:
-                self.load_progress.setRange(0, 1000)
-                self.load_progress.setValue(int(1000 * p.done / p.total))
-                self.load_progress.setFormat(f"{p.label} %p%")
+            if isinstance(p, Progress):
+                self.status.load_progressed(p)
 
         def done(result):
             info, backend = result
             settings.remote = ""  # a local model answers again
-            self.load_progress.setVisible(False)
             self.model_info, self.backend_name = info, backend.name
-            self.model_label.setText(f"{info.name} · {backend.name}")
+            self.status.loaded(f"{info.name} · {backend.name}")
             self.settings = settings
             self.save_settings()
             # The instructions every question starts with are read now, while the person types.
@@ -37,8 +32,7 @@ class ModelsMixin:
             self.bridge.run_on_engine("Reading the instructions", lambda engine: engine.warm(options))
 
         def failed(f: Failure):
-            self.load_progress.setVisible(False)
-            self.model_label.setText("No model loaded" if self.model_info is None else self.model_label.text())
+            self.status.loaded("No model loaded" if self.model_info is None else None)
             self.show_error(f"The model could not be loaded: {f.message}", f.detail)
 
         return self.bridge.load_model(settings, on_done=done, on_failed=failed, on_event=progress)
@@ -85,7 +79,7 @@ class ModelsMixin:
     def use_remote(self, endpoint: RemoteEndpoint, api_key: str = "", dialog: ModelsDialog | None = None) -> Job:
         """Answer through a server from now on; the endpoint is saved, its key goes to the keychain."""
         def done(model: str) -> None:
-            self.model_label.setText(f"{model} · remote {endpoint.url}")
+            self.status.model_label.setText(f"{model} · remote {endpoint.url}")
             self.settings.remote = endpoint.url
             self.save_settings()
             if dialog is not None:

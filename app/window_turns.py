@@ -40,7 +40,7 @@ class TurnsMixin:
             self._editing = cid
             self.composer.edit.setPlainText(question)
             self.composer.edit.setFocus()
-            self.statusBar().showMessage("Editing the last question: Enter sends it in place of the old one, "
+            self.status.showMessage("Editing the last question: Enter sends it in place of the old one, "
                                          "Esc gives up")
         self.bridge.read("Reading the last question", lambda b: b.history.last_turn(cid), on_done=edit)
 
@@ -51,7 +51,7 @@ class TurnsMixin:
         cid = self.conversation_id
         enabled, why = self.chat.think_more_state(first)
         if not enabled or cid is None or self.answer_job is not None:
-            self.statusBar().showMessage(why, 5000)
+            self.status.showMessage(why, 5000)
             return None
         budget = first.next_budget()
         self.error_row.setVisible(False)
@@ -69,5 +69,5 @@ class TurnsMixin:
         """After Think more: the conversation goes on from the new answer, or (stopped, failed) from `first`."""
         if first is not None and not replaced and first in self.chat.answers:
             self.chat.keep(first)
-            self.statusBar().showMessage("Think more did not finish: the conversation goes on from the first "
+            self.status.showMessage("Think more did not finish: the conversation goes on from the first "
                                          "answer.", 8000)

@@ -24,7 +24,7 @@ def source_html(sources: tuple[Source, ...]) -> str:
         if s.page is not None and s.path.lower().endswith(".pdf"):
             url.setFragment(f"page={s.page}")  # PDF viewers that take open parameters go to the page
         rows.append(f"<a href=\"{html.escape(url.toString())}\">[{s.n}] {html.escape(Path(s.path).name)}"
-                    f"{page}</a> — <span style='color: palette(mid)'>{html.escape(s.snippet[:160])}</span>")
+                    f"{page}</a> — {style.muted_html(html.escape(s.snippet[:160]), style.current())}")
     return "<br>".join(rows)
 
 

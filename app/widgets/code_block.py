@@ -45,7 +45,7 @@ class CodeHighlighter(QSyntaxHighlighter):
         super().__init__(document)
         t = style.current()
         self.formats = {}
-        for kind in ("keyword", "string", "comment", "number"):
+        for kind in style.CODE_KINDS:
             f = QTextCharFormat()
             f.setForeground(QColor(getattr(t, kind)))
             if kind == "comment":

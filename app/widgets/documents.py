@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem,
-                               QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
+                               QListWidgetItem, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from engine import CollectionSummary, IndexReport, Progress
 
@@ -224,3 +224,13 @@ class DocumentsPanel(QWidget):
                                     else "Every file could be read.")
         self.problems.setVisible(bool(problems))
         self.problems_label.setVisible(True)
+
+
+class DocumentsDock(QDockWidget):
+    """The Documents panel's dock; closing it with its own button is the person's choice, remembered."""
+
+    closed = Signal()
+
+    def closeEvent(self, event) -> None:
+        super().closeEvent(event)
+        self.closed.emit()

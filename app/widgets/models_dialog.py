@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogBut
                                QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from app import style
 from engine import AUTO_GPU_LAYERS, CatalogEntry, ModelEntry, Progress, RemoteEndpoint, Settings
 
 COLUMNS = ("Model", "Source", "Architecture", "Parameters", "Quantization", "Context", "Thinking", "File")
@@ -115,7 +116,7 @@ class ModelsDialog(QDialog):
                 item = QTableWidgetItem(text)
                 item.setToolTip(e.ref if col == 0 else text)
                 if col == len(cells) - 1 and not fits:
-                    item.setForeground(Qt.GlobalColor.darkRed)
+                    item.setForeground(style.item_foreground("error_text"))
                 self.catalog_table.setItem(row, col, item)
         self.download_button = QPushButton("Download")
         self.download_progress = QProgressBar()
@@ -256,7 +257,8 @@ class ModelsDialog(QDialog):
 
     def show_message(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
-        self.message.setStyleSheet("color: #c0392b;" if error else "")
+        self.message.setProperty("role", "error" if error else "")
+        self.message.style().polish(self.message)
 
     def chosen_settings(self) -> Settings:
         """The settings with the selected model and the load options from the form: a built-in model by its name

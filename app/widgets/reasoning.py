@@ -1,7 +1,7 @@
 """An answer's reasoning: one line saying in words what happened to the thinking, and the thinking text itself."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QToolButton, QVBoxLayout
 
 from app.widgets.markdown import plain_math
@@ -59,6 +59,7 @@ class ReasoningSection(QFrame):
         self.text.setReadOnly(True)
         self.text.setVisible(False)
         self.text.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self.text.installEventFilter(self)  # shown or resized: the lines wrap anew (no size signal says so)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 10, 6)
         layout.setSpacing(2)
@@ -74,6 +75,14 @@ class ReasoningSection(QFrame):
         lines = self.text.document().documentLayout().documentSize().height()  # in lines for a plain text edit
         line = self.text.fontMetrics().lineSpacing()
         self.text.setFixedHeight(int(min(MAX_REASONING_LINES, max(1, lines)) * line) + 12)
+        scrolls = lines > MAX_REASONING_LINES  # a box that holds every line shows no scroll bar
+        self.text.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded if scrolls
+                                             else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.text and event.type() in (QEvent.Type.Show, QEvent.Type.Resize):
+            QTimer.singleShot(0, self._fit)  # after the layout has wrapped the visible lines
+        return False
 
     def _toggled(self, open_: bool) -> None:
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow)

@@ -7,6 +7,7 @@ import weakref
 
 from PySide6.QtCore import Qt
 
+from app import style
 from app.bridge import Bridge, failure_of
 from app.widgets.composer import BUDGET_STOPS, Composer, budget_from_setting, budget_label, budget_to_setting
 from app.widgets.documents import time_left
@@ -193,6 +194,7 @@ def test_pdf_sources_link_to_their_page():
                         Source(2, "/docs/notes.txt", None, "x < y", 0.5)))
     assert "file:///docs/manual.pdf#page=7" in html and "[1] manual.pdf, page 7" in html
     assert "file:///docs/notes.txt\"" in html and "x &lt; y" in html
+    assert f"color:{style.current().muted}" in html  # the snippet in the theme's muted colour, not the border's
 
 
 def test_dropping_files_on_the_documents_panel_indexes_them(qtbot, tmp_path):
@@ -230,6 +232,29 @@ def test_the_reasoning_says_in_words_what_happened(qtbot):
     assert section.words.isVisible() and section.words.text() == words  # without opening the section
     assert not section.text.isVisible() and section.toggle.text().startswith("Reasoning · 143 / 256 tokens")
     assert "143 thinking + 3 answer tokens · 3.0 s" in w.heading.text()
+
+
+def test_opened_reasoning_shows_every_wrapped_line_without_scrolling(qtbot):
+    """Its height was counted while it was closed (a line a paragraph), so wrapped lines scrolled in a small box."""
+    from app.widgets.chat_view import ChatView
+
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(560, 420)
+    view.show()
+    view.add_question("A train leaves at 3 pm and travels 120 km at 60 km/h. When does it arrive?")
+    w = view.add_answer(None)
+    for word in ("The train leaves at 3 pm and travels 120 km at 60 km/h.\n\nDistance 120 km over speed 60 km/h "
+                 "is 2 hours, so it arrives at 5 pm, two hours after 3 pm, on a line long enough to wrap.").split(" "):
+        w.add_token(word + " ", "thinking")
+    w.add_token("It arrives at 5 pm.", "answer")
+    w.render()
+    text = w.reasoning.text
+    w.reasoning.toggle.setChecked(True)
+    lines = lambda: text.document().documentLayout().documentSize().height()
+    qtbot.waitUntil(lambda: lines() >= 4)  # the second paragraph wraps
+    qtbot.waitUntil(lambda: text.height() >= lines() * text.fontMetrics().lineSpacing())
+    assert not text.verticalScrollBar().isVisible()
 
 
 def test_older_reports_without_words_fall_back_to_the_figures(qtbot):
