@@ -40,7 +40,7 @@ class ConversationsMixin:
             if conversation.id != self.conversation_id:
                 return
             self.chat.show_messages(messages)
-            self.composer.budget.set_budget(budget_from_setting(conversation.settings.get("budget", 0)))
+            self.composer.budget.set_budget(budget_from_setting(conversation.settings.get("budget", "auto")))
             self.composer.set_collection(conversation.settings.get("collection") or "")
         self.bridge.read("Opening conversation", lambda b: (b.history.conversation(conversation_id),
                                                             b.history.messages(conversation_id)),

@@ -92,7 +92,7 @@ class BudgetSlider(QWidget):
         row.addLayout(column, 1)
         row.addWidget(self.value_label)
         self.slider.valueChanged.connect(self._moved)
-        self._moved(0)
+        self.slider.setValue(BUDGET_STOPS.index(None))  # Auto: no thinking on easy questions, thought on hard ones
 
     def _moved(self, index: int) -> None:
         self.value_label.setText(budget_label(BUDGET_STOPS[index]))
@@ -102,7 +102,7 @@ class BudgetSlider(QWidget):
         return BUDGET_STOPS[self.slider.value()]
 
     def set_budget(self, budget: int | None) -> None:
-        self.slider.setValue(BUDGET_STOPS.index(budget) if budget in BUDGET_STOPS else 0)
+        self.slider.setValue(BUDGET_STOPS.index(budget if budget in BUDGET_STOPS else None))
 
 
 class Composer(QWidget):

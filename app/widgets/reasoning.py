@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QToolButton, QVBoxLayout
+from shiboken6 import isValid
 
 from app.widgets.markdown import plain_math
 from engine import ThinkingReport
@@ -72,6 +73,8 @@ class ReasoningSection(QFrame):
         self.setVisible(False)
 
     def _fit(self) -> None:
+        if not isValid(self.text):  # the card is being deleted: its document reports the size one last time
+            return
         lines = self.text.document().documentLayout().documentSize().height()  # in lines for a plain text edit
         line = self.text.fontMetrics().lineSpacing()
         self.text.setFixedHeight(int(min(MAX_REASONING_LINES, max(1, lines)) * line) + 12)
@@ -81,7 +84,7 @@ class ReasoningSection(QFrame):
 
     def eventFilter(self, watched, event) -> bool:
         if watched is self.text and event.type() in (QEvent.Type.Show, QEvent.Type.Resize):
-            QTimer.singleShot(0, self._fit)  # after the layout has wrapped the visible lines
+            QTimer.singleShot(0, self.text, self._fit)  # after the layout has wrapped the visible lines
         return False
 
     def _toggled(self, open_: bool) -> None:

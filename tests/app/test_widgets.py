@@ -55,7 +55,10 @@ def test_slider_emits_the_budget(qtbot):
     c = Composer()
     qtbot.addWidget(c)
     seen = []
+    assert c.budget.budget() is None and c.budget.value_label.text() == "Auto"  # a new window starts on Auto
     c.budget.changed.connect(seen.append)
+    c.budget.slider.setValue(0)
+    assert seen[-1] == 0 and c.budget.value_label.text() == "Off"
     c.budget.slider.setValue(len(BUDGET_STOPS) - 1)
     assert seen[-1] is None and c.budget.budget() is None and c.budget.value_label.text() == "Auto"
     qtbot.keyClick(c.budget.slider, Qt.Key.Key_Left)
