@@ -47,7 +47,7 @@ SCENES = (Scene("first-start"), Scene("answer"), Scene("answer-dark", theme="dar
 # takes 2 hours.
 WORD_PROBLEM = "A train leaves at 3 pm and travels 120 km at 60 km/h. When does it arrive?"
 ARRIVES = re.compile(r"\b5(:00)?\s*(pm|p\.m\.)|\b17:00", re.IGNORECASE)
-EXAMPLE_RIGHT = re.compile(r"\b60\b")  # the welcome's word problem: 24 rolls an hour for 2.5 hours
+EXAMPLE_RIGHT = re.compile(r"\b4,?200\b")  # the welcome's word problem: 2 dogs x 300 g x 7 days
 DOCUMENTS_QUESTION = "Which command runs the tests?"
 
 

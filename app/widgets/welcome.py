@@ -11,7 +11,7 @@ from engine import Progress
 # card under its answer shows what the thinking bought.
 EXAMPLES = (
     ("An easy fact", "What is the capital of Australia?"),
-    ("A word problem", "A baker makes 24 rolls an hour. How many from 9:30 to 12:00?"),
+    ("A word problem", "Two dogs each eat 300 grams of food a day. How many grams do they eat in a week?"),
 )
 FOLDER_EXAMPLE = ("Ask about a folder", "add one and answers cite the file and page…")
 
