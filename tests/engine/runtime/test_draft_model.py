@@ -21,9 +21,9 @@ def chatml(max_tokens: int, sampling: SamplingSettings = GREEDY) -> AskOptions:
     return AskOptions(max_tokens=max_tokens, sampling=sampling, prompt_format="chatml", thinking=ThinkingRequest(0))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def gemma_drafting(engine, gemma_model):
-    """Gemma 3 270M drafting for itself, whatever it costs."""
+    """Gemma 3 270M drafting for itself, whatever it costs (loaded once for the module's tests)."""
     decision = engine.load_draft(gemma_model, is_forced=True)
     assert decision.is_on and engine.draft is not None
     yield engine
