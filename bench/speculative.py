@@ -18,7 +18,7 @@ import numpy as np
 from bench import core
 from bench.runner import Result
 from engine import AskOptions, Engine, ModelError, PonderError, ThinkingRequest
-from engine.models.builtin import QWEN_CODER_05B, ensure_model
+from engine.models.builtin import QWEN_CODER_05B
 from engine.rag.library import Library
 from engine.runtime import speculate
 from engine.runtime.session import ModelSession
@@ -228,8 +228,8 @@ def bench_spec_draft() -> list[Result]:
     k, gain = speculate.draft_model_plan(rate, draft_cost, costs)
     need = speculate.draft_cost_to_pay(rate, costs)
     acceptance, per_batch = accepted / max(1, drafted), accepted / max(1, batches)
-    print(f"spec_draft forced: draft token costs {draft_cost:.2f} of a target token (verify costs "
-          f"{forced.verify_costs}), greedy agreement {rate:.2f}; {drafted} drafted, {accepted} accepted "
+    print(f"spec_draft forced: draft token costs {draft_cost:.2f} of a target token in the loop "
+          f"({forced.draft_cost:.2f} timed at load; verify costs {forced.verify_costs}), greedy agreement {rate:.2f}; {drafted} drafted, {accepted} accepted "
           f"({acceptance:.2f}), {per_batch:.2f} per verify batch; the cost model expects {gain:.2f}x at draft length "
           f"{k or 'none'}; it would pay with a draft token under {need:.2f} of a target token", flush=True)
     return [Result("spec_draft", "tok/s", _speed(decided, "spec_s"), _speed(decided, "plain_s"), ">=0.97"),
