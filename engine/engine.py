@@ -13,6 +13,7 @@ from engine.chat.history import History, StoredMessage
 from engine.chat.prompt import PackedPrompt, answer_reserve, pack_prompt
 from engine.chat.recorder import AnswerRecorder
 from engine.chat.templates import Message, render_template, resolve_format
+from engine.errors import ModelError
 from engine.events import Answer, Progress, ThinkingReport, Timings, Usage
 from engine.models.builtin import find_builtin
 from engine.models.inspect import ModelInfo
@@ -72,7 +73,12 @@ class Engine(Answerer):
         self.session, self.model_path = session, Path(path)
         log.info("loaded %s in %.2f s on %s", session.info.name, session.load_s, self.backend.name)
         if settings.draft_model:
-            self.load_draft(settings.draft_model, settings.force_draft, is_cancelled)
+            try:
+                self.load_draft(settings.draft_model, settings.force_draft, is_cancelled)
+            except ModelError as e:  # the model is loaded and answers; only its draft is refused, with the reason
+                log.warning("%s", e.message)
+                self.draft_decision = DraftDecision(str(settings.draft_model), False, False, 0.0, {}, 0.0, 0.0,
+                                                    e.message)
         return session.info
 
     def load_draft(self, model: str | Path, is_forced: bool = False,

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from engine import AskOptions, SamplingSettings, ThinkingRequest
+from engine import AskOptions, ModelError, SamplingSettings, ThinkingRequest
 from engine.runtime import draft as draft_module
 from engine.runtime.draft import DraftModel
 from engine.runtime.speculate import MAX_DRAFT, CostModel
@@ -130,3 +130,9 @@ def test_draft_length_follows_the_acceptance_seen():
     assert model.rate > rate
     forced = DraftModel("d", None, CostModel(), 10.0, is_forced=True)
     assert forced.length(8) == MAX_DRAFT and forced.length(0) == 0
+
+
+def test_a_model_of_another_vocabulary_cannot_draft(chat_engine, gemma_model):
+    with pytest.raises(ModelError, match="vocabularies differ"):
+        chat_engine.load_draft(gemma_model, is_forced=True)
+    assert chat_engine.draft is None
