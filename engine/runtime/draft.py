@@ -16,7 +16,9 @@ and k drafts are verified in one batch costing cost(k + 1), so k drafts that agr
 1 + r + ... + r^k tokens for k * draft_cost + cost(k + 1) (`draft_model_plan`). `attach_draft` measures the
 target's batch costs, estimates the draft's from the file sizes (small models use the machine less well, so the
 estimate is optimistic) and does not even load the draft when it could not pay if every draft were accepted; it
-then loads it, measures its token, and unloads it when the measured cost cannot pay either. On 2 AVX2 cores the
+then loads it, times its token against the target's in alternation (on a shared machine, timings taken apart
+disagree: one such run put the 0.5B at 0.26 of the 1.5B), and unloads it when the measured cost cannot pay
+either. On 2 AVX2 cores the
 Qwen2.5-Coder 0.5B costs ~0.6 of a 1.5B token against a 3-token verify of ~2.3 tokens, so it stays off there.
 """
 from __future__ import annotations
@@ -71,6 +73,31 @@ def batch_seconds(session: ModelSession, sizes=(1, 2, EXACT_BATCH)) -> dict[int,
                 best[n] = min(best[n], time.perf_counter() - start)
     session.rewind(n0)
     return best
+
+
+def token_seconds_paired(target: ModelSession, draft: ModelSession) -> tuple[float, float]:
+    """Seconds of one token of each model, timed in alternation (a disturbance of a shared machine hits both
+    alike), the median round of TIMING_REPEATS * 2: (target, draft)."""
+    starts = []
+    for session in (target, draft):
+        if len(session.tokens) + 32 > session.n_ctx:
+            session.clear()
+        starts.append(len(session.tokens))
+        session.evaluate(session.tokenize(FILLER, add_bos=not session.tokens and session.adds_bos)[:24])
+    n_target, n_draft = len(target.tokens), len(draft.tokens)
+    rounds = []
+    for _ in range(TIMING_REPEATS * 2 + 1):
+        seconds = []
+        for session, n in ((target, n_target), (draft, n_draft)):
+            session.rewind(n)
+            start = time.perf_counter()
+            session.evaluate([session.tokens[-1]])
+            seconds.append(time.perf_counter() - start)
+        rounds.append(tuple(seconds))
+    target.rewind(starts[0])
+    draft.rewind(starts[1])
+    rounds = sorted(rounds[1:], key=lambda r: r[1] / r[0])  # the first round warms up
+    return rounds[len(rounds) // 2]
 
 
 def same_vocabulary(a: ModelSession, b: ModelSession) -> bool:
@@ -190,7 +217,8 @@ def attach_draft(target: ModelSession, name: str, size: int, path: Callable[[], 
         session.close()
         raise ModelError(f"{session.info.name} cannot draft for {target.info.name}: their vocabularies differ. "
                          "Choose a smaller model of the same family.")
-    draft = DraftModel(name, session, cost, batch_seconds(session, (1,))[1], is_forced)
+    target_s, draft_s = token_seconds_paired(target, session)
+    draft = DraftModel(name, session, cost, draft_s / target_s * cost.seconds[1], is_forced)  # the paired ratio
     decision = _decision(name, draft.draft_cost, cost, True, is_forced)
     log.info("%s", decision.reason)
     if not decision.is_on:

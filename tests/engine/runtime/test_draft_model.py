@@ -109,8 +109,8 @@ def test_a_draft_measured_too_slow_is_unloaded(chat_engine, chat_model, monkeypa
     pay: here with issue #13's figures for the 0.5B drafting for the 1.5B on 2 cores (a batch of three costs 2.3
     tokens, a draft token 0.6), instead of timings that depend on the machine's load."""
     monkeypatch.setattr(draft_module, "estimated_cost", lambda size, target: 0.01)
-    monkeypatch.setattr(draft_module, "batch_seconds", lambda session, sizes=(): (
-        {1: 0.1, 2: 0.19, 3: 0.23} if session is chat_engine.session else {1: 0.06}))
+    monkeypatch.setattr(draft_module, "batch_seconds", lambda session, sizes=(): {1: 0.1, 2: 0.19, 3: 0.23})
+    monkeypatch.setattr(draft_module, "token_seconds_paired", lambda target, draft: (0.1, 0.06))
     decision = chat_engine.load_draft(chat_model)
     assert not decision.is_on and not decision.is_loaded and chat_engine.draft is None
     assert decision.draft_cost == pytest.approx(0.6) and decision.best_gain == pytest.approx(3 / (1.2 + 2.3), 0.01)
