@@ -113,7 +113,7 @@ def test_a_draft_measured_too_slow_is_unloaded(chat_engine, chat_model, monkeypa
     monkeypatch.setattr(draft_module, "token_seconds_paired", lambda target, draft: (0.1, 0.06))
     decision = chat_engine.load_draft(chat_model)
     assert not decision.is_on and not decision.is_loaded and chat_engine.draft is None
-    assert decision.draft_cost == pytest.approx(0.6) and decision.best_gain == pytest.approx(3 / (1.2 + 2.3), 0.01)
+    assert decision.draft_cost == pytest.approx(0.6) and decision.best_gain == pytest.approx((1 + 0.9 + 0.81) / (1.2 + 2.3), 0.01)
 
 
 def test_draft_length_follows_the_acceptance_seen():
