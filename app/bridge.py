@@ -168,7 +168,7 @@ class Bridge(QObject):
     def load_model(self, settings: Settings, **callbacks) -> Job:
         """Load the model `settings` name; the result is (ModelInfo, Backend)."""
         load = LoadSettings(n_ctx=settings.n_ctx, n_threads=settings.n_threads or None,
-                            n_gpu_layers=settings.gpu_layers)
+                            n_gpu_layers=settings.gpu_layers, draft_model=settings.draft_model or None)
         def run(job: Job):
             info = self.engine.load(settings.model or None, load, job.emit, job.is_cancelled)
             self.answerer = self.engine

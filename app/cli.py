@@ -53,6 +53,10 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-think", type=int, default=0, help="think at least this many tokens (s1-style 'Wait')")
     p.add_argument("--speculate", action=argparse.BooleanOptionalAction, default=False,
                    help="verify prompt-lookup drafts where that is faster (speculative decoding; the same answer)")
+    p.add_argument("--draft-model", metavar="NAME", help="a smaller model with the same vocabulary drafts for "
+                   "--model where the costs measured here say it pays, else prompt lookup does (implies --speculate)")
+    p.add_argument("--force-draft", action="store_true", help="draft with --draft-model even where it cannot pay "
+                   "(to measure what it would give)")
 
 
 def _budget(text: str):
@@ -187,9 +191,15 @@ def _progress_printer():
 
 
 def _load(engine: Engine, args) -> None:
-    settings = LoadSettings(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers)
+    if args.force_draft and not args.draft_model:
+        raise CliError("--force-draft needs --draft-model")
+    settings = LoadSettings(n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers,
+                            draft_model=args.draft_model, force_draft=args.force_draft)
     with Interrupt() as cancelled:
         engine.load(args.model, settings, _progress_printer(), cancelled)
+    decision = engine.draft_decision
+    if decision is not None and not decision.is_on:
+        print(f"ponder: {decision.reason} Prompt lookup drafts instead.", file=sys.stderr)
 
 
 def _options(args) -> AskOptions:
@@ -203,7 +213,7 @@ def _options(args) -> AskOptions:
         thinking = ThinkingRequest(budget, min_think=args.min_think)
     return AskOptions(max_tokens=args.max_tokens, system_prompt=args.system, prompt_format=args.prompt_format,
                       sampling=SamplingSettings(temperature=args.temperature, seed=args.seed), thinking=thinking,
-                      collection=getattr(args, "collection", None), speculate=args.speculate)
+                      collection=getattr(args, "collection", None), speculate=args.speculate or bool(args.draft_model))
 
 
 def _printer():
@@ -236,6 +246,7 @@ def answer_json(answer) -> dict:
         "answer": answer.text, "reasoning": answer.reasoning,
         "thinking_tokens": answer.usage.thinking_tokens, "answer_tokens": answer.usage.answer_tokens,
         "drafted_tokens": answer.usage.drafted_tokens, "accepted_tokens": answer.usage.accepted_tokens,
+        "draft_model": answer.usage.draft_model,
         "budget": answer.budget, "sources": [asdict(s) for s in answer.sources], "model": answer.model,
         "backend": answer.backend, "timings": asdict(answer.timings), "usage": asdict(answer.usage),
         "stop_reason": answer.stop_reason, "conversation_id": answer.conversation_id,

@@ -1,5 +1,6 @@
 """Speculative decoding: decode speed with prompt-lookup drafts against plain decoding of the same prompts in the
-same run (greedy, so both write the same tokens), what a verify batch costs, and whether a draft model could pay.
+same run (greedy, so both write the same tokens), what a verify batch costs, and what a draft model gives: the
+engine's own decision and, forced on, its speed, acceptance and costs.
 
 Runs alternate plain and drafted answers, REPEATS times, and compare the sums of decode seconds, because these
 shared machines are noisy and an interleaved pair sees the same disturbance.
@@ -16,8 +17,8 @@ import numpy as np
 
 from bench import core
 from bench.runner import Result
-from engine import AskOptions, Engine, LoadSettings, PonderError, ThinkingRequest
-from engine.models.builtin import QWEN_CODER_05B, ensure_model
+from engine import AskOptions, Engine, ModelError, PonderError, ThinkingRequest
+from engine.models.builtin import QWEN_CODER_05B
 from engine.rag.library import Library
 from engine.runtime import speculate
 from engine.runtime.session import ModelSession
@@ -44,6 +45,8 @@ QUESTIONS = ("Quote harbour rule 7 exactly.",
              "Quote harbour rule 12 exactly.",
              "List every ship in the register with its rig, launch date, builder and cargo, one per line.")
 ESSAY = "Write a long essay about the history of Rome."
+CODE = "Write a Python function that checks whether a string is a palindrome, with a docstring and three tests."
+DRAFT_QUESTIONS = (ESSAY, CODE)  # prose and code: the coder models agree most on code
 ANSWER_TOKENS = 120
 
 
@@ -57,8 +60,9 @@ def documents_engine() -> Engine:
     return e
 
 
-def _pair(e: Engine, questions, options: AskOptions, costs: dict[int, float]) -> dict:
-    """Interleaved plain and drafted answers: decode seconds, tokens, drafts; the texts must agree."""
+def _pair(e: Engine, questions, options: AskOptions, costs: dict[int, float] | None = None) -> dict:
+    """Interleaved plain and drafted answers: decode seconds, tokens, drafts; the texts must agree. With `costs`,
+    prompt lookup's decisions are also replayed at those fixed verify costs."""
     totals = {"plain_s": 0.0, "spec_s": 0.0, "tokens": 0, "drafted": 0, "accepted": 0}
     streams: list[tuple[list[int], list[int]]] = []
     for _ in range(REPEATS):
@@ -79,6 +83,8 @@ def _pair(e: Engine, questions, options: AskOptions, costs: dict[int, float]) ->
             totals["tokens"] += answers[True].usage.answer_tokens - 1
             totals["drafted"] += answers[True].usage.drafted_tokens
             totals["accepted"] += answers[True].usage.accepted_tokens
+    if costs is None:
+        return totals
     replays = [replay(c, a, speculate.CostModel(costs)) for c, a in streams[:len(questions)]]
     totals["model"] = {k: sum(r[k] for r in replays) for k in ("plain", "spec", "batches", "accepted")}
     totals["model"]["mean_accepted"] = totals["model"]["accepted"] / max(1, totals["model"]["batches"])
@@ -188,33 +194,55 @@ def _agreement(target: Engine, draft: ModelSession, question: str) -> float:
     return hits / max(1, len(stream) - prompt_len)
 
 
-def bench_spec_draft() -> list[Result]:
-    """Qwen2.5-Coder 0.5B drafting for the 1.5B: measured draft cost, verify cost and agreement decide; where
-    no draft length pays, the engine decodes plainly (the value is then the plain speed, measured again)."""
-    target = core.engine()
-    draft = ModelSession.load(ensure_model(QWEN_CODER_05B), LoadSettings(n_ctx=core.N_CTX))
-    if draft.n_vocab != target.session.n_vocab:
-        draft.close()
-        raise PonderError(f"spec_draft drafts with Qwen2.5-Coder 0.5B, whose vocabulary {target.session.info.name} "
-                          "does not share: run it on the default model (Qwen2.5-Coder 1.5B).")
+def _load_draft(target: Engine, is_forced: bool):
     try:
-        measured = _verify_seconds(target.session)
-        draft_cost = _verify_seconds(draft, (1,))[1] / measured[1]
-        costs = speculate.CostModel({n: s / measured[1] for n, s in measured.items()})
-        rate = float(np.mean([_agreement(target, draft, q) for q in (ESSAY, *QUESTIONS[:1])]))
+        return target.load_draft(QWEN_CODER_05B.name, is_forced)
+    except ModelError as e:
+        raise PonderError(f"spec_draft drafts with Qwen2.5-Coder 0.5B ({e.message}): run it on the default model "
+                          "(Qwen2.5-Coder 1.5B).") from None
+
+
+def bench_spec_draft() -> list[Result]:
+    """Qwen2.5-Coder 0.5B drafting for the 1.5B. First the engine's own decision from the costs it measures (where
+    it cannot pay it does not load the draft, and answers decode as without it: `spec_draft` is that speed against
+    plain decoding). Then the draft forced on, interleaved with plain decoding of the same questions: what drafting
+    would give here, its acceptance and tokens accepted per verify batch, and the 0.5B's measured cost per token
+    and greedy agreement with the 1.5B, from which the cost model's expected gain and the dearest draft token that
+    would pay."""
+    target = core.engine()
+    options = AskOptions(max_tokens=ANSWER_TOKENS, sampling=core.GREEDY, thinking=ThinkingRequest(0))
+    decision = _load_draft(target, False)
+    print(f"spec_draft decision: {decision.reason}", flush=True)
+    decided = _pair(target, DRAFT_QUESTIONS, options)
+    forced = _load_draft(target, True)
+    draft = target.draft
+    try:
+        before = (draft.batches, draft.drafted_total, draft.accepted_total)
+        t = _pair(target, DRAFT_QUESTIONS, options)
+        batches, drafted, accepted = (now - then for now, then in
+                                      zip((draft.batches, draft.drafted_total, draft.accepted_total), before))
+        rate = float(np.mean([_agreement(target, draft.session, q) for q in DRAFT_QUESTIONS]))
+        draft_cost, costs = draft.draft_cost, draft.cost
     finally:
-        draft.close()
+        target.unload_draft()
     k, gain = speculate.draft_model_plan(rate, draft_cost, costs)
     need = speculate.draft_cost_to_pay(rate, costs)
-    print(f"spec_draft: draft token costs {draft_cost:.2f} of a target token, agreement {rate:.2f}; best draft "
-          f"length {k} (expected {gain:.2f}x); it would pay with a draft token under {need:.2f} of a target token",
-          flush=True)
-    options = AskOptions(max_tokens=ANSWER_TOKENS, sampling=core.GREEDY, thinking=ThinkingRequest(0))
-    t = _pair(target, (ESSAY,), options, speculate.PRIOR_COST) if k == 0 else None
-    plain = t["tokens"] / t["plain_s"] if t else 0.0
-    decided = t["tokens"] / t["spec_s"] if t else 0.0
-    return [Result("spec_draft", "tok/s", round(decided, 2), round(plain, 2), ">=0.97"),
+    acceptance, per_batch = accepted / max(1, drafted), accepted / max(1, batches)
+    print(f"spec_draft forced: draft token costs {draft_cost:.2f} of a target token in the loop "
+          f"({forced.draft_cost:.2f} timed at load; verify costs {forced.verify_costs}), greedy agreement {rate:.2f}; {drafted} drafted, {accepted} accepted "
+          f"({acceptance:.2f}), {per_batch:.2f} per verify batch; the cost model expects {gain:.2f}x at draft length "
+          f"{k or 'none'}; it would pay with a draft token under {need:.2f} of a target token", flush=True)
+    return [Result("spec_draft", "tok/s", _speed(decided, "spec_s"), _speed(decided, "plain_s"), ">=0.97"),
+            Result("spec_draft_drafts", "0 off, 1 on", float(decision.is_on), 1.0, ">=0.0"),
+            Result("spec_draft_forced", "tok/s", _speed(t, "spec_s"), _speed(t, "plain_s"), ">=0.0"),
+            Result("spec_draft_forced_acceptance", "accepted/drafted", round(acceptance, 3), 1.0, ">=0.0"),
+            Result("spec_draft_forced_accepted_per_batch", "tokens", round(per_batch, 3),
+                   float(speculate.MAX_DRAFT), ">=0.0"),
             Result("spec_draft_cost", "draft/target token", round(draft_cost, 3), 1.0, ">=0.0"),
             Result("spec_draft_agreement", "greedy agreement", round(rate, 3), 1.0, ">=0.0"),
             Result("spec_draft_expected_gain", "x plain", round(gain, 3), 1.0, ">=0.0"),
             Result("spec_draft_cost_needed", "draft/target token", round(need, 3), 1.0, ">=0.0")]
+
+
+def _speed(t: dict, key: str) -> float:
+    return round(t["tokens"] / t[key], 2) if t[key] else 0.0

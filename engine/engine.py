@@ -13,12 +13,15 @@ from engine.chat.history import History, StoredMessage
 from engine.chat.prompt import PackedPrompt, answer_reserve, pack_prompt
 from engine.chat.recorder import AnswerRecorder
 from engine.chat.templates import Message, render_template, resolve_format
+from engine.errors import ModelError
 from engine.events import Answer, Progress, ThinkingReport, Timings, Usage
+from engine.models.builtin import find_builtin
 from engine.models.inspect import ModelInfo
 from engine.models.registry import Registry
 from engine.options import AskOptions
 from engine.rag.library import INSTRUCTION, Library
 from engine.runtime.backend import Backend, detect_backend
+from engine.runtime.draft import DraftDecision, DraftModel, attach_draft
 from engine.runtime.loop import GenerationSettings, Generated, generate
 from engine.runtime.session import CancelFn, LoadSettings, ModelSession
 
@@ -47,6 +50,8 @@ class Engine(Answerer):
         self.registry = registry or Registry()
         self.session: ModelSession | None = None
         self.model_path: Path | None = None
+        self.draft: DraftModel | None = None  # drafts for the model when speculation is asked for
+        self.draft_decision: DraftDecision | None = None  # why the draft model drafts or not, measured
         self._support: dict[str, ThinkingSupport] = {}
 
     @property
@@ -60,15 +65,47 @@ class Engine(Answerer):
     def load(self, model: str | Path | None = None, settings: LoadSettings = LoadSettings(),
              on_progress: Callable[[Progress], None] | None = None,
              is_cancelled: CancelFn | None = None) -> ModelInfo:
-        """Load `model` (a name, a path, or None for the default), replacing the loaded one."""
+        """Load `model` (a name, a path, or None for the default), replacing the loaded one; with
+        `settings.draft_model`, then decide whether that model drafts for it (`load_draft`)."""
         path = self.registry.resolve(str(model) if model else None, on_progress, is_cancelled)
         session = ModelSession.load(path, settings, on_progress, is_cancelled)
         self.unload()
         self.session, self.model_path = session, Path(path)
         log.info("loaded %s in %.2f s on %s", session.info.name, session.load_s, self.backend.name)
+        if settings.draft_model:
+            try:
+                self.load_draft(settings.draft_model, settings.force_draft, is_cancelled)
+            except ModelError as e:  # the model is loaded and answers; only its draft is refused, with the reason
+                log.warning("%s", e.message)
+                self.draft_decision = DraftDecision(str(settings.draft_model), False, False, 0.0, {}, 0.0, 0.0,
+                                                    e.message)
         return session.info
 
+    def load_draft(self, model: str | Path, is_forced: bool = False,
+                   is_cancelled: CancelFn | None = None) -> DraftDecision:
+        """Let `model` (a name or a path: a smaller model with the same vocabulary) draft for the loaded one
+        where the costs measured here say it pays; it is not even loaded where it cannot (draft.py).
+        `is_forced`: draft whatever the costs (tests, and measuring what drafting would give)."""
+        session = self._require_session()
+        self.unload_draft()
+        builtin = find_builtin(str(model))
+        if builtin is not None:
+            name, size = builtin.name, builtin.size
+        else:
+            file = self.registry.resolve(str(model))
+            name, size = file.stem, file.stat().st_size if file.is_file() else 0
+        path = lambda: self.registry.resolve(str(model), None, is_cancelled)
+        self.draft, self.draft_decision = attach_draft(session, name, size, path, session.settings, is_forced)
+        return self.draft_decision
+
+    def unload_draft(self) -> None:
+        if self.draft is not None:
+            self.draft.close()
+            self.draft = None
+        self.draft_decision = None
+
     def unload(self) -> None:
+        self.unload_draft()
         if self.session is not None:
             self.session.close()
             self.session = None
@@ -193,7 +230,8 @@ class Engine(Answerer):
                                       self._banned_in_answer(p.support) if run else (),
                                       p.support.format.result_line, p.options.speculate)
         on_read = lambda done, total: recorder.on_read(done, total, session.read_tok_s)
-        generated = generate(session, p.packed.tokens, settings, recorder.on_text, is_cancelled, run, on_read)
+        generated = generate(session, p.packed.tokens, settings, recorder.on_text, is_cancelled, run, on_read,
+                             self.draft)
         report = run.report(generated.last) if run else ThinkingReport(p.support.format.name, 0, 0, "off")
         return self._answer(generated, p.packed, started, recorder.reasoning.strip(), report,
                             run.first_sampled if run else 0.0)
@@ -204,7 +242,8 @@ class Engine(Answerer):
         evaluated = len(packed.tokens) - g.reused_tokens
         usage = Usage(prompt_tokens=len(packed.tokens), reused_tokens=g.reused_tokens, evaluated_tokens=evaluated,
                       thinking_tokens=report.used, answer_tokens=g.n_tokens, dropped_turns=packed.dropped_turns,
-                      drafted_tokens=g.drafted, accepted_tokens=g.accepted)
+                      drafted_tokens=g.drafted, accepted_tokens=g.accepted,
+                      draft_model=self.draft.name if self.draft and g.drafted else "")
         prefill_s = g.prefilled - g.started
         timings = Timings(
             load_s=round(session.load_s, 3), ttft_s=round((first_thinking or g.first) - started, 4),

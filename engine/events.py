@@ -47,6 +47,7 @@ class Usage:
     dropped_turns: int = 0  # oldest turns left out so the prompt fits the context
     drafted_tokens: int = 0  # answer tokens guessed ahead by speculative decoding and verified in a batch
     accepted_tokens: int = 0  # of those, the ones the model agreed with (they cost no step of their own)
+    draft_model: str = ""  # the model that drafted them; "" for prompt lookup (or no drafts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,9 @@ class Settings:
     # Speculative decoding (prompt lookup) where it pays; the answers are the same either way. Off until
     # `ponder bench --only spec_documents,spec_prose` shows the gain on the default model (README, Speed).
     speculate: bool = False
+    # With speculate on, a smaller model of the same vocabulary drafts instead of prompt lookup where the costs
+    # measured on this machine say it pays (it is not even loaded where it cannot); "" none. Settings file only.
+    draft_model: str = ""
     whole_collection_s: int = 30  # send a collection whole only if the model reads it within this time (0: if it fits)
     remote: str = ""  # the URL of a saved OpenAI-compatible server to answer with instead of a local model
 

@@ -5,7 +5,7 @@ import codecs
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import llama_cpp
 from llama_cpp import _internals as internals
@@ -13,6 +13,9 @@ from llama_cpp import _internals as internals
 from engine.errors import Cancelled, GenerationError
 from engine.runtime.session import CancelFn, ModelSession, ReadFn
 from engine.runtime.speculate import Speculator
+
+if TYPE_CHECKING:
+    from engine.runtime.draft import DraftModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +41,11 @@ class GenerationSettings:
     speculate: bool = False  # verify prompt-lookup drafts where they pay (speculate.py); the text is unchanged
 
 
-def build_sampler(session: ModelSession, s: SamplingSettings, banned: Sequence[int] = ()) -> internals.LlamaSampler:
-    """One sampler chain per answer (llama-cpp-python's sample() would rebuild and re-seed it per token)."""
+def build_sampler(session: ModelSession, s: SamplingSettings, banned: Sequence[int] = (),
+                  draw: bool = True) -> internals.LlamaSampler:
+    """One sampler chain per answer (llama-cpp-python's sample() would rebuild and re-seed it per token).
+    `draw` False leaves out the final draw (sampling only): the chain then shapes the distribution a draft
+    model's drafts are weighed against (draft.py)."""
     sampler = session.new_sampler()
     if banned:
         sampler.add_logit_bias(session.n_vocab, {t: float("-inf") for t in banned})
@@ -52,7 +58,8 @@ def build_sampler(session: ModelSession, s: SamplingSettings, banned: Sequence[i
     sampler.add_top_p(s.top_p, 1)
     sampler.add_min_p(s.min_p, 1)
     sampler.add_temp(s.temperature)
-    sampler.add_dist(llama_cpp.LLAMA_DEFAULT_SEED if s.seed is None else s.seed & 0xFFFFFFFF)
+    if draw:
+        sampler.add_dist(llama_cpp.LLAMA_DEFAULT_SEED if s.seed is None else s.seed & 0xFFFFFFFF)
     return sampler
 
 
@@ -268,12 +275,7 @@ def _step(session: ModelSession, sampler: internals.LlamaSampler, a: _Answer, la
         if not a.has_said:
             session.forbid_end()
         return [session.sample(sampler)]
-    out: list[int] = []
-    for i in range(len(draft) + 1):
-        token = session.sample_at(sampler, i)
-        out.append(token)
-        if i == len(draft) or token != draft[i] or session.is_eog(token):
-            break
+    out = spec.verify_sampled(session, sampler, draft) if spec.is_sampled else _agreeing(session, sampler, draft)
     accepted = len(out) - 1
     spec.settle(n_gram, len(draft), accepted)
     if accepted < len(draft) and not session.rewind(len(session.tokens) - (len(draft) - accepted)):
@@ -281,15 +283,29 @@ def _step(session: ModelSession, sampler: internals.LlamaSampler, a: _Answer, la
     return out
 
 
+def _agreeing(session: ModelSession, sampler: internals.LlamaSampler, draft: list[int]) -> list[int]:
+    """The answer's sampler chain samples each position of a verify batch in order; a draft token is kept while
+    the sample equals it (for a deterministic draft, the speculative-sampling rule itself: see speculate.py)."""
+    out: list[int] = []
+    for i in range(len(draft) + 1):
+        token = session.sample_at(sampler, i)
+        out.append(token)
+        if i == len(draft) or token != draft[i] or session.is_eog(token):
+            break
+    return out
+
+
 def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationSettings,
              on_text: Callable[[str], None] | None = None, is_cancelled: CancelFn | None = None,
-             before_answer: Callable[[CancelFn], None] | None = None, on_read: ReadFn | None = None) -> Generated:
+             before_answer: Callable[[CancelFn], None] | None = None, on_read: ReadFn | None = None,
+             draft: DraftModel | None = None) -> Generated:
     """Evaluate `prompt` (reusing the cached prefix) and sample until a stop; stream text to on_text.
     `before_answer` runs between the prompt and the answer (the thinking span lives there); `on_read` hears
     how far the prompt is read.
     A stop, whenever it comes, returns with stop_reason "cancelled": the one way an answer reports it.
-    With settings.speculate, prompt-lookup drafts are verified where they pay (speculate.py); the text is the
-    same token for token."""
+    With settings.speculate, prompt-lookup drafts are verified where they pay (speculate.py), or a draft model's
+    (draft.py) when `draft` is given; the text is the same token for token (greedy, or with a seed for prompt
+    lookup; a draft model's sampled drafts keep the distribution)."""
     cancelled = is_cancelled or (lambda: False)
     start = time.perf_counter()
     try:
@@ -301,7 +317,9 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
     if before_answer is not None:
         before_answer(cancelled)
     sampler = build_sampler(session, settings.sampling, settings.banned)
-    speculator = Speculator(session.tokens) if settings.speculate and session.can_roll_back else None
+    speculator = None
+    if settings.speculate and session.can_roll_back:
+        speculator = draft.speculator(session, settings, cancelled) if draft else Speculator(session.tokens)
     a = _Answer(session, settings, on_text or (lambda _t: None), speculator)
     last: int | None = None
     sampled: list[int] = []  # sampled after `last`, not yet taken
@@ -320,6 +338,8 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
         a.reason = "cancelled"
     finally:
         sampler.close()
+        if speculator is not None:
+            speculator.close()
     cut = a.result.end
     tail = "" if a.stream.stopped or cut is not None else a.result.release() + a.stream.flush()
     if tail:

@@ -1,7 +1,7 @@
 """A loaded model and its context: the token stream held in the KV cache, and what can be reused.
 
-This, loop.py, batch.py, backend.py and rag/embed.py are the only modules that talk to
-llama-cpp-python's internals, so a version bump touches those five.
+This, loop.py, draft.py, batch.py, backend.py and rag/embed.py are the only modules that talk to
+llama-cpp-python's internals, so a version bump touches those six.
 """
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ class LoadSettings:
     n_gpu_layers: int | None = None  # -1: every layer, 0: none
     n_batch: int = 512
     use_mmap: bool = True
+    # A smaller model with the same vocabulary that drafts for this one where measured costs say it pays (a name
+    # or a path; engine/runtime/draft.py). The engine loads it beside the model; ModelSession ignores it.
+    draft_model: str | None = None
+    force_draft: bool = False  # draft with it even where the costs say it cannot pay (tests, measuring the gain)
 
 
 # llama_model_params.devices: a NULL-terminated list of the devices to use; this one lists none but the CPU.

@@ -111,6 +111,8 @@ class Speculator:
     """One answer's drafting: proposes drafts where the measured acceptance and costs say they pay; drafts it
     does not verify are still checked against the tokens that come (a shadow), so it notices a quote starting."""
 
+    is_sampled = False  # drafts are deterministic: the loop keeps a draft while its own sample equals it
+
     def __init__(self, context: Sequence[int], cost: CostModel | None = None) -> None:
         self.drafter = Drafter(context)
         self.acceptance = Acceptance()
@@ -152,6 +154,9 @@ class Speculator:
                 self._shadow = None
                 self.acceptance.record(n, matched, len(draft))
         self.drafter.append(token)
+
+    def close(self) -> None:
+        """Nothing to free (a draft model's speculator frees its sampler chains)."""
 
 
 def speculative_accept(p: np.ndarray, draft: int, rng: np.random.Generator,

@@ -31,6 +31,20 @@ def test_ask_json_has_every_field(gemma_model, ponder_home):
     assert data["timings"]["decode_tok_s"] > 0 and data["timings"]["load_s"] > 0
 
 
+def test_ask_json_reports_a_draft_models_tokens(gemma_model, ponder_home):
+    """Forced, a model drafting for itself drafts and says so; not forced, the measured costs switch it off (a
+    draft as dear as the model never pays) and stderr says why."""
+    base = ("ask", "Count from one to ten in words.", "--json", "--temperature", "0", "--max-tokens", "16", *GEMMA,
+            "--draft-model", "gemma-3-270m")
+    forced = ponder(*base, "--force-draft", home=ponder_home)
+    assert forced.returncode == 0, forced.stderr
+    data = json.loads(forced.stdout)
+    assert data["draft_model"] == "gemma-3-270m" and 0 < data["accepted_tokens"] <= data["drafted_tokens"]
+    off = ponder(*base, home=ponder_home)
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout)["draft_model"] == "" and "does not draft on this machine" in off.stderr
+
+
 def test_ask_streams_plain_text(gemma_model, ponder_home):
     out = ponder("ask", "What is the capital of France?", "--temperature", "0", "--max-tokens", "12", *GEMMA,
                  home=ponder_home)
