@@ -348,6 +348,7 @@ class GuardedServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # socketserver's 5 drops the connections of a burst of clients (they retry after 1 s)
 
     def __init__(self, address: tuple[str, int], handler: type[GuardedHandler], limits: Limits) -> None:
         self.limits = limits
