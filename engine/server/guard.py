@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -48,16 +49,41 @@ LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # only then is
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """How much one client may take. The memory a request can hold while it is read is head_bytes + body_bytes;
-    bodies over big_body are read and parsed one at a time (a 16 MiB body of JSON parses to a few hundred MB of
-    Python objects), so the connections' bodies together stay near body_bytes + connections * big_body."""
+    """How much one client may take. JSON parses to up to 26 times its size in Python objects (measured: 16 MiB of
+    `[{},{},…]` took 416 MiB), so bodies over `big_body` share one budget of `body_bytes` from the first byte read
+    until they are checked; a body waits (within its request's time) for its share. Bodies held at once stay
+    under body_bytes + connections * big_body, their objects under 26 times that."""
 
     connections: int = 64  # open at once; more get 429 and are closed
     request_s: float = 30.0  # to send a whole request, line to last body byte
     write_s: float = 60.0  # a client that reads nothing of its answer for this long is dropped
     head_bytes: int = 64 * 2**10  # the headers of one request, together (the request line has its own 64 KiB)
-    body_bytes: int = 16 * 2**20
-    big_body: int = 2**20
+    body_bytes: int = 16 * 2**20  # one body at most, and all big ones together
+    big_body: int = 64 * 2**10  # a chat of some 16k tokens: bodies up to this size need no share of the budget
+
+
+class ByteBudget:
+    """Bytes that bodies being read and checked may hold together."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.used = total, 0
+        self._cv = threading.Condition()
+
+    def take(self, n: int, until: float) -> bool:
+        """Wait until `n` bytes are free, or until `until` (time.monotonic()); False if they never were."""
+        with self._cv:
+            while self.used + n > self.total:
+                left = until - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._cv:
+            self.used -= n
+            self._cv.notify_all()
 
 
 def refusal(status: int, reason: str, error: ApiError, retry_after_s: int | None = None) -> bytes:
@@ -313,8 +339,9 @@ class GuardedHandler(BaseHTTPRequestHandler):
         raw = self.headers.get("Content-Length", "0") if self.headers else "0"
         return int(raw) if raw.strip().isdigit() else None
 
-    def read_json(self):
-        """The request's JSON body, read within the limits; ApiError for anything else."""
+    def read_json(self, check: Callable):
+        """`check(body)` of the request's JSON body, read within the limits; ApiError for anything else. A big body
+        holds its share of the budget until `check` has turned it into what the endpoint keeps."""
         if self.headers.get("Transfer-Encoding"):
             raise ApiError(411, "Send the body with a Content-Length (chunked bodies are not supported).", None,
                            "length_required")
@@ -324,7 +351,11 @@ class GuardedHandler(BaseHTTPRequestHandler):
         if length > limits.body_bytes:
             raise ApiError(413, f"The request body is larger than {limits.body_bytes // 2**20} MiB.", None,
                            "request_too_large")
-        with self.server.big_bodies if length > limits.big_body else contextlib.nullcontext():
+        share = length if length > limits.big_body else 0
+        if share and not self.server.bodies.take(share, self._deadline.at if self._deadline else time.monotonic()):
+            raise ApiError(429, "The server is reading other large requests; try again in a moment.", None,
+                           "too_many_large_requests", "rate_limit_error")
+        try:
             raw = self.rfile.read(length) if length else b""
             self._body_read = True
             self.arrived()
@@ -339,7 +370,11 @@ class GuardedHandler(BaseHTTPRequestHandler):
                 raise ApiError(400, f"The request body is not valid JSON ({reason}).", None, "invalid_json") from None
             if LONE_SURROGATE.search(raw):
                 check_text(body)
-            return body
+            del raw
+            return check(body)
+        finally:
+            if share:
+                self.server.bodies.give(share)
 
 
 class GuardedServer(ThreadingHTTPServer):
@@ -353,7 +388,7 @@ class GuardedServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[GuardedHandler], limits: Limits) -> None:
         self.limits = limits
         self.watchdog = Watchdog()
-        self.big_bodies = threading.Lock()
+        self.bodies = ByteBudget(limits.body_bytes)
         self._open = 0
         self._open_lock = threading.Lock()
         if ":" in address[0]:

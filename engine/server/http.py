@@ -136,7 +136,7 @@ class Handler(GuardedHandler):
         self.send_json(200, {"object": "list", "data": self.server.service.models()})
 
     def _embeddings(self) -> None:
-        model, texts, encoding = embedding_inputs(self.read_json())
+        model, texts, encoding = self.read_json(embedding_inputs)
         start = time.perf_counter()
         vectors, used = self.server.service.embed(model, texts)
         data = [{"object": "embedding", "index": i, "embedding": v if encoding == "float" else
@@ -147,7 +147,7 @@ class Handler(GuardedHandler):
                                 f"{time.perf_counter() - start:.2f} s")
 
     def _generate(self, parse) -> None:
-        ask: GenerationAsk = parse(self.read_json())
+        ask: GenerationAsk = self.read_json(parse)
         gone = threading.Event()
         try:
             ticket = self.server.service.start(ask, gone.is_set)
