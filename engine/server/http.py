@@ -129,8 +129,8 @@ class Handler(GuardedHandler):
     def _health(self) -> None:
         stats = self.server.service.stats()
         self.send_json(200, {"status": "ok", "model": self.server.service.model_id,
-                              "slots": len(self.server.service.runtime.slots), "active": stats.active,
-                              "queued": stats.queued, "requests": stats.requests})
+                             "slots": len(self.server.service.runtime.slots), "active": stats.active,
+                             "queued": stats.queued, "requests": stats.requests})
 
     def _models(self) -> None:
         self.send_json(200, {"object": "list", "data": self.server.service.models()})
@@ -142,7 +142,7 @@ class Handler(GuardedHandler):
         data = [{"object": "embedding", "index": i, "embedding": v if encoding == "float" else
                  base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()} for i, v in enumerate(vectors)]
         self.send_json(200, {"object": "list", "data": data, "model": model or "all-minilm-l6-v2",
-                              "usage": {"prompt_tokens": used, "total_tokens": used}})
+                             "usage": {"prompt_tokens": used, "total_tokens": used}})
         self.server.service.log(f"POST /v1/embeddings 200 {len(texts)} inputs, {used} tokens, "
                                 f"{time.perf_counter() - start:.2f} s")
 
@@ -202,7 +202,7 @@ class Handler(GuardedHandler):
         else:
             choice = {"index": 0, "text": "".join(text), "finish_reason": finish, "logprobs": None}
         self.send_json(200, {**ids, "object": "chat.completion" if chat else "text_completion",
-                              "choices": [choice], "usage": _usage(ticket, r), "ponder": _extension(ticket, r)})
+                             "choices": [choice], "usage": _usage(ticket, r), "ponder": _extension(ticket, r)})
         return r
 
     def _stream(self, ticket: Ticket, ids: dict, chat: bool, include_usage: bool, gone: threading.Event):
