@@ -2,9 +2,10 @@
 pinned llama-cpp-python's sdist vendors (so both sides run the same llama.cpp), with dev.py's build flags (the
 portable CPU flags and the user's CMAKE_ARGS, as the wheel was built), and kept beside dev.py's wheels.
 
-Only the `llama-server` target is built (static, no web UI, no HTTPS): about 15 minutes on 2 cores the first time,
-then nothing. Whatever stops the build (no cmake or compiler, no network for the sdist, not a checkout with dev.py)
-is an `Unavailable` with the reason, and the bench is skipped rather than failed.
+Only the `llama-server` target is built (static, no web UI, no HTTPS): 30 to 60 minutes on 2 cores shared with
+other work the first time (an interrupted build resumes), then nothing. Whatever stops the build (no cmake or
+compiler, no network for the sdist, not a checkout with dev.py) is an `Unavailable` with the reason, and the
+bench is skipped rather than failed.
 """
 from __future__ import annotations
 
@@ -56,19 +57,19 @@ def location() -> tuple[Path, str, str]:
 
 
 def ensure(say: Callable[[str], None]) -> Path:
-    """The llama-server binary, built the first time; Unavailable when it cannot be."""
+    """The llama-server binary, built the first time; Unavailable when it cannot be. An interrupted build goes on
+    where it stopped next time (its source and build folders stay beside the binary until it is made)."""
     exe, version, flags = location()
     if exe.exists():
         return exe
     if shutil.which("cmake") is None:
         raise Unavailable("cmake is not installed")
-    exe.parent.mkdir(parents=True, exist_ok=True)
+    work = exe.parent / "work"
+    work.mkdir(parents=True, exist_ok=True)
     log_path = exe.parent / "build.log"
     say(f"building llama-server from llama-cpp-python {version}'s llama.cpp with {flags or 'default flags'} "
-        f"(once; about 15 minutes on 2 cores), log in {log_path}")
-    with tempfile.TemporaryDirectory(prefix="ponder-llama-server-") as tmp, open(log_path, "w") as log:
-        work = Path(tmp)
-
+        f"(once; 30-60 minutes on 2 busy cores), log in {log_path}")
+    with open(log_path, "a") as log:
         def run(*cmd) -> None:
             log.write(f"$ {' '.join(map(str, cmd))}\n")
             log.flush()
@@ -78,14 +79,7 @@ def ensure(say: Callable[[str], None]) -> Path:
             except (OSError, subprocess.SubprocessError) as e:
                 raise Unavailable(f"`{' '.join(map(str, cmd[:4]))} …` failed ({e}); see {log_path}") from None
 
-        run(sys.executable, "-m", "pip", "download", f"llama-cpp-python=={version}", "--no-binary", ":all:",
-            "--no-deps", "--quiet", "-d", work)
-        sdist = next(work.glob("llama_cpp_python-*.tar.gz"), None)
-        if sdist is None:
-            raise Unavailable(f"pip downloaded no sdist of llama-cpp-python {version}; see {log_path}")
-        with tarfile.open(sdist) as tar:
-            tar.extractall(work, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-        source = next(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
+        source = _source(work, version, run)
         run("cmake", "-S", source, "-B", work / "build", *CMAKE_OPTIONS, *flags.split())
         run("cmake", "--build", work / "build", "--config", "Release", "--target", "llama-server", "-j", JOBS)
         built = next((work / "build").rglob(exe.name), None)
@@ -94,4 +88,22 @@ def ensure(say: Callable[[str], None]) -> Path:
         partial = exe.with_name(exe.name + ".part")
         shutil.copy2(built, partial)
         os.replace(partial, exe)  # a build killed half-way leaves no binary to trust
+    shutil.rmtree(work, ignore_errors=True)
     return exe
+
+
+def _source(work: Path, version: str, run: Callable) -> Path:
+    """llama.cpp as llama-cpp-python `version`'s sdist vendors it, unpacked under `work` (once)."""
+    unpacked = work / "source"
+    if not (unpacked / "CMakeLists.txt").exists():
+        with tempfile.TemporaryDirectory(prefix="ponder-sdist-") as tmp:
+            run(sys.executable, "-m", "pip", "download", f"llama-cpp-python=={version}", "--no-binary", ":all:",
+                "--no-deps", "--quiet", "-d", tmp)
+            sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"), None)
+            if sdist is None:
+                raise Unavailable(f"pip downloaded no sdist of llama-cpp-python {version}")
+            with tarfile.open(sdist) as tar:
+                tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            shutil.rmtree(unpacked, ignore_errors=True)
+            shutil.move(next(Path(tmp).glob("llama_cpp_python-*/vendor/llama.cpp")), unpacked)
+    return unpacked
