@@ -5,6 +5,8 @@
 - full disk: trials on a small tmpfs filled to a random level, and how many left a damaged database (goal 0);
 - long sessions: resident memory over a long conversation and over indexing 20k chunks, growth after warm-up
   next to the size after warm-up (goal: within 10%).
+- the local server: malformed, mutated and oversized requests, slow senders and too many connections, each
+  answer not a 4xx with OpenAI's error body counted (goal 0), and resident memory over rounds of bad bodies.
 
 PONDER_ROBUSTNESS=short runs a small profile (what CI runs); the default is the long one.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -155,6 +158,90 @@ def bench_long_session(turns: int, chunks: int) -> list[Result]:
     return out
 
 
+def bench_server(examples: int) -> list[Result]:
+    """`ponder serve` on Gemma 3 270M against the bad clients of bench/bad_clients.py: each malformed request, then
+    `examples` mutated ones, slow senders and a flood of connections; every answer must be a 4xx with OpenAI's
+    error body (a mutated request that is still valid may be answered), and the server must answer a good request
+    after. Memory: resident size over rounds of 1 MiB bad bodies, growth after the first round."""
+    import json
+    import threading
+
+    from bench.bad_clients import BAD_REQUESTS, CHAT, GOOD, exchange, mutated, post
+    from engine import ApiServer, ModelService, ServeSettings
+    from engine.models.builtin import GEMMA_3_270M, ensure_model
+    from engine.server import Limits
+
+    service = ModelService(ServeSettings(model=str(ensure_model(GEMMA_3_270M)), parallel=1, n_ctx=512))
+    server = ApiServer(service, "127.0.0.1", 0, limits=Limits(connections=8, request_s=2.0)).start()
+    address, problems, tried, lock = server.server_address[:2], [], [0], threading.Lock()
+
+    def check(name: str, answer, allowed=range(400, 500)) -> None:
+        status, body = answer
+        with lock:
+            tried[0] += 1
+            if status not in allowed or status != 200 and not ((body or {}).get("error") or {}).get("message"):
+                problems.append(f"{name}: {status} {str(body)[:120]}")
+    try:
+        rng = random.Random(random.randrange(1 << 30))
+        for name, data, _status, _code in BAD_REQUESTS:
+            check(name, exchange(address, data))
+        for i in range(examples):
+            check(f"mutated #{i}", exchange(address, mutated(rng)), [200, *range(400, 500)])
+        _server_crowd(server, check)
+        curve = _server_rss(address, post(CHAT, b"[" + b"0," * (2**19 - 2) + b"0]"), check)
+        check("a good request after all that", exchange(address, post(CHAT, json.dumps(GOOD).encode())), [200])
+    finally:
+        server.stop()
+        service.close()
+    _say(f"server: {tried[0]} bad requests and clients, {len(problems)} not answered with a 4xx"
+         + "".join(f"\n  {p}" for p in problems[:5]) + f"\nRSS over rounds of 8 bad 1 MiB bodies (MB): {curve}")
+    warm = curve[len(curve) // 3]  # glibc's per-thread malloc arenas fill over the first rounds, then RSS is flat
+    return [Result("server_bad_requests_not_4xx", "of requests", len(problems), tried[0], "value<=0"),
+            Result("rss_growth_server", "MB", round(curve[-1] - warm, 1), warm, "<=0.10")]
+
+
+def _server_crowd(server, check) -> None:
+    """Slow senders and idle connections fill the server: those over the limit get 429, the slow ones 408."""
+    import threading
+    import time
+
+    from bench.bad_clients import exchange, slow_sender
+
+    address = server.server_address[:2]
+    head = b"GET /health HTTP/1.1\r\nX-Slow: " + b"z" * 100 + b"\r\n\r\n"
+    senders = [threading.Thread(target=lambda: check("slow sender", slow_sender(address, head, 0.5)[0], [408]))
+               for _ in range(3)]
+    for t in senders:
+        t.start()
+    held = [socket.create_connection(address, timeout=60) for _ in range(server.limits.connections - len(senders))]
+    deadline = time.monotonic() + 10
+    while server.connections < server.limits.connections and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for i in range(4):
+        check(f"connection over the limit #{i}", exchange(address, b"GET /health HTTP/1.1\r\n\r\n"), [429])
+    for t in senders:
+        t.join(120)
+    for s in held:
+        s.close()
+
+
+def _server_rss(address, data: bytes, check, rounds: int = 30) -> list[float]:
+    """Resident MB after each round of 8 concurrent bad requests carrying `data`."""
+    import threading
+
+    from bench.bad_clients import exchange
+
+    curve = []
+    for _ in range(rounds):
+        batch = [threading.Thread(target=lambda: check("1 MiB body", exchange(address, data))) for _ in range(8)]
+        for t in batch:
+            t.start()
+        for t in batch:
+            t.join(120)
+        curve.append(round(_rss_mb(), 1))
+    return curve
+
+
 def bench_robustness() -> list[Result]:
     try:
         import hypothesis  # noqa: F401 - a test extra
@@ -164,4 +251,4 @@ def bench_robustness() -> list[Result]:
         raise PonderError("The robustness bench needs the test extras (pip install -e .[test]).") from None
     p = _profile()
     return (bench_fuzz(p["fuzz"]) + bench_kill9(p["kills"], p["answer_kills"]) + bench_full_disk(p["disk"])
-            + bench_long_session(p["turns"], p["chunks"]))
+            + bench_long_session(p["turns"], p["chunks"]) + bench_server(p["fuzz"]))

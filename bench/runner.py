@@ -74,8 +74,10 @@ def _registry(sweep: SweepOptions) -> dict[str, Callable[[], list[Result]]]:
             "download": remote.bench_download, "remote_decode": remote.bench_remote_decode,
             "verify_cost": speculative.bench_verify_cost, "spec_documents": speculative.bench_spec_documents,
             "spec_prose": speculative.bench_spec_prose, "spec_draft": speculative.bench_spec_draft,
-            "serve_batch4": serve.bench_serve_batch4, "serve_vs_llama_cpp_python": serve.bench_serve_vs_llama_cpp_python,
-            "serve_ttft_p95_under_load": serve.bench_serve_ttft_p95_under_load, "robustness": robustness.bench_robustness}
+            "serve_batch4": serve.bench_serve_batch4, "serve_vs_llama_server": serve.bench_serve_vs_llama_server,
+            "serve_vs_llama_cpp_python": serve.bench_serve_vs_llama_cpp_python,
+            "serve_ttft_p95_under_load": serve.bench_serve_ttft_p95_under_load,
+            "robustness": robustness.bench_robustness}
 
 
 def run_benchmarks(only: list[str] | None = None, as_json: bool = False, sweep: SweepOptions | None = None) -> int:

@@ -1,7 +1,13 @@
 """`ponder serve` under load: 4 concurrent streaming clients against 1 on the same server, the same load against
-llama-cpp-python's own server (which serialises requests), and the time to first token with 4 clients busy."""
+llama.cpp's own llama-server (continuous batching too) and llama-cpp-python's server (which serialises requests),
+and the time to first token with 4 clients busy.
+
+Every server gets the same model, threads, batch size and context per client; each load is 4 clients streaming
+TOKENS greedy tokens each, and tokens/s counts content tokens from the first request sent to the last token.
+"""
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import subprocess
@@ -9,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 from bench import core
 from bench.hub import free_port
@@ -97,35 +104,101 @@ def bench_serve_ttft_p95_under_load() -> list[Result]:
     return [Result("serve_ttft_p95_under_load", "s", round(p95, 3), round(alone, 3), "<=4.0")]
 
 
+@contextlib.contextmanager
+def _process_server(command: list[str], port: int, ready_path: str, log: Path | None = None):
+    """Another program's OpenAI-compatible server on loopback `port`: its /v1 URL once `ready_path` answers 200,
+    stopped afterwards. RuntimeError when it exits or is not ready within 5 minutes."""
+    out = open(log, "w") if log else subprocess.DEVNULL
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(url + ready_path, timeout=2).close()
+                break
+            except OSError:  # not listening yet, or 503 while it loads the model
+                if process.poll() is not None or time.monotonic() > deadline:
+                    what = "exited" if process.poll() is not None else "was not ready in 5 minutes"
+                    where = f"; its log: {log}" if log else ""
+                    raise RuntimeError(f"{Path(command[0]).name} {what}{where}") from None
+                time.sleep(0.5)
+        yield url + "/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if log:
+            out.close()
+
+
+def _four_clients(url: str, model: str) -> float:
+    """Best aggregate tokens/s of 2 runs of the 4-client load, after a 1-client warm-up (weights paged in)."""
+    _load(url, model, 1)
+    return max(_load(url, model, CLIENTS)[0] for _ in range(2))
+
+
+def _threads_and_layers() -> tuple[int, bool]:
+    """The threads the server's engine uses, and whether it offloads to a GPU (then every layer)."""
+    from engine import detect_backend
+    from engine.runtime.backend import default_threads
+
+    return default_threads(), detect_backend().gpu_offload
+
+
 def bench_serve_vs_llama_cpp_python() -> list[Result]:
     """The same 4-client load against `python -m llama_cpp.server` (same model, threads and context)."""
     from engine import Registry
-    from engine.runtime.backend import default_threads
 
     service, server = _ponder_server(CLIENTS)
     try:
-        _load(server.url, service.model_id, 1)
-        ours = max(_load(server.url, service.model_id, CLIENTS)[0] for _ in range(2))
+        ours = _four_clients(server.url, service.model_id)
     finally:
         server.stop()
         service.close()
-    port = free_port()
-    theirs_process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(Registry().resolve(core.MODEL)), "--host",
-         "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", str(default_threads()),
-         "--n_gpu_layers", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(url + "/models", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        _load(url, "x", 1)
-        theirs = max(_load(url, "x", CLIENTS)[0] for _ in range(2))
-    finally:
-        theirs_process.terminate()
-        theirs_process.wait(30)
+    port, (threads, gpu) = free_port(), _threads_and_layers()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(Registry().resolve(core.MODEL)), "--host",
+               "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", str(threads),
+               "--n_threads_batch", str(threads), "--n_gpu_layers", "-1" if gpu else "0"]
+    with _process_server(command, port, "/v1/models") as url:
+        theirs = _four_clients(url, "x")
     return [Result("serve_vs_llama_cpp_python", "tok/s", round(ours, 2), round(theirs, 2), ">=1.0")]
+
+
+def bench_serve_vs_llama_server() -> list[Result]:
+    """The same 4-client load against llama.cpp's llama-server with 4 slots, built from the llama.cpp that
+    llama-cpp-python vendors (bench/llama_server.py); the two servers alternate, best of 2 each. Skipped, with the
+    reason, when llama-server cannot be built here."""
+    from bench import llama_server
+    from engine import Registry
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+    try:
+        binary = llama_server.ensure(say)
+    except llama_server.Unavailable as e:
+        say(f"serve_vs_llama_server skipped: llama-server cannot be built here: {e}")
+        return []
+    port, (threads, gpu) = free_port(), _threads_and_layers()
+    # --ctx-size is split between the slots (no unified KV cache with --parallel given): N_CTX each, as ours.
+    command = [str(binary), "--model", str(Registry().resolve(core.MODEL)), "--host", "127.0.0.1", "--port",
+               str(port), "--parallel", str(CLIENTS), "--ctx-size", str(N_CTX * CLIENTS), "--no-kv-unified",
+               "--threads", str(threads), "--threads-batch", str(threads), "--batch-size", "512", "--ubatch-size",
+               "512", "--swa-full", "--n-gpu-layers", "999" if gpu else "0"]
+    log = binary.parent / "last-run.log"
+    service, server = _ponder_server(CLIENTS)
+    try:
+        with _process_server(command, port, "/health", log) as url:
+            _load(server.url, service.model_id, 1)
+            _load(url, "x", 1)
+            ours = theirs = 0.0
+            for _ in range(2):
+                ours = max(ours, _load(server.url, service.model_id, CLIENTS)[0])
+                theirs = max(theirs, _load(url, "x", CLIENTS)[0])
+    finally:
+        server.stop()
+        service.close()
+    return [Result("serve_vs_llama_server", "tok/s", round(ours, 2), round(theirs, 2), ">=0.9")]

@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated Ponder home per test session, the real built-in models, tiny generated models."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -124,40 +125,42 @@ def copy_of(tmp_path):
     return copy
 
 
-def _serve(model, tmp_path_factory, *extra: str):
+@contextlib.contextmanager
+def _llama_cpp_server(model, tmp_path_factory, *extra: str):
+    """llama-cpp-python's OpenAI-compatible server for `model` on a free loopback port: its /v1 URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
                                 "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", *extra],
                                stdout=open(log, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/models", timeout=2) as r:
-                json.loads(r.read())
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(log.read_text()[-2000:])
-            time.sleep(0.3)
-    return process, url
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url + "/models", timeout=2) as r:
+                    json.loads(r.read())
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(log.read_text()[-2000:])
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 @pytest.fixture(scope="session")
 def gemma_server(gemma_model, tmp_path_factory):
     """llama-cpp-python's OpenAI-compatible server with Gemma 3 270M, on loopback."""
     # Gemma 3 270M is a base model: an instruction format makes it answer instead of ending the turn.
-    process, url = _serve(gemma_model, tmp_path_factory, "--chat_format", "alpaca")
-    yield url
-    process.terminate()
-    process.wait(30)
+    with _llama_cpp_server(gemma_model, tmp_path_factory, "--chat_format", "alpaca") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def thinking_server(tiny_model, tmp_path_factory):
     """A tiny random model whose template opens <think>: it thinks until something cuts it off."""
-    process, url = _serve(tiny_model, tmp_path_factory)
-    yield url
-    process.terminate()
-    process.wait(30)
+    with _llama_cpp_server(tiny_model, tmp_path_factory) as url:
+        yield url

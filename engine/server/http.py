@@ -4,7 +4,9 @@ and server-sent events in OpenAI's shapes.
 The standard library rather than an ASGI stack: the work is one model's batch loop, which has its own thread;
 an HTTP thread only waits for pieces and writes them, so there is nothing for an event loop to win, and the
 frozen app ships no web framework. A thread waiting for pieces also watches its socket: a client that hangs up
-cancels its request before the next decode (runtime/batch.py frees the slot), streaming or not.
+cancels its request before the next decode (runtime/batch.py frees the slot), streaming or not. What a client may
+take (connections, time to send a request, sizes) is bounded by guard.py; every request the server refuses, down
+to a request line that does not parse, is answered with OpenAI's error body.
 """
 from __future__ import annotations
 
@@ -20,14 +22,13 @@ import struct
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from engine.errors import GenerationError, PonderError
+from engine.server.guard import GuardedHandler, GuardedServer, Limits
 from engine.server.protocol import ApiError, GenerationAsk, chat_request, completion_request, embedding_inputs
 from engine.server.service import ModelService, Ticket
 
 log = logging.getLogger(__name__)
-MAX_BODY = 16 * 2**20
 WAIT_S = 0.1  # how often a waiting request looks at its client's socket
 POST_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 FINISH = {"eos": "stop", "stop": "stop", "length": "length", "context": "length", "cancelled": "stop"}
@@ -62,58 +63,16 @@ def _extension(ticket: Ticket, r) -> dict:
     return out
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(GuardedHandler):
     server: "ApiServer"
 
-    def log_message(self, fmt, *args) -> None:  # the service's log has one line per request instead
-        log.debug("%s %s", self.address_string(), fmt % args)
-
-    _headers_sent = False
-
     # -- plumbing -------------------------------------------------------------------------------
-    def send_response(self, code: int, message: str | None = None) -> None:
-        self._headers_sent = True
-        super().send_response(code, message)
-
-    def handle_one_request(self) -> None:
-        self._headers_sent = False
-        super().handle_one_request()
-
-    def _send_json(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _error(self, e: ApiError) -> None:
-        self._send_json(e.status, e.body())
-        self.server.service.log(f"{self.command} {self.path} {e.status} {e.code or e.kind}")
-
     def _authorized(self) -> bool:
         key = self.server.api_key
         if not key:
             return True
         given = self.headers.get("Authorization", "")
         return given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), key.encode())
-
-    def _body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            raise ApiError(411, "Send the body with a Content-Length (chunked bodies are not supported).")
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            raise ApiError(400, "The Content-Length header is not a number.") from None
-        if length > MAX_BODY:
-            self.close_connection = True
-            raise ApiError(413, f"The request body is larger than {MAX_BODY // 2**20} MiB.")
-        raw = self.rfile.read(length) if length > 0 else b""
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ApiError(400, f"The request body is not valid JSON ({e}).", None, "invalid_json") from None
 
     def _client_gone(self) -> bool:
         """The client closed its end (a readable socket with nothing to read)."""
@@ -127,6 +86,8 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         handler = routes.get(path)
         try:
+            if self.command != "POST" or self.is_late():
+                self.arrived()
             if handler is None:
                 known = path in POST_PATHS or path in ("/health", "/v1/models")
                 raise ApiError(405 if known else 404, f"{self.command} {self.path} is not an endpoint of this server"
@@ -138,20 +99,20 @@ class Handler(BaseHTTPRequestHandler):
                                "invalid_api_key", "authentication_error")
             handler()
         except ApiError as e:
-            self._error(e)
-        except (BrokenPipeError, ConnectionResetError):
+            self.reply_error(e)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
         except PonderError as e:  # a sentence for the person (a document index that cannot be read…)
-            self._error(ApiError(500, str(e), None, "server_error", "server_error"))
+            self.reply_error(ApiError(500, str(e), None, "server_error", "server_error"))
         except Exception as e:  # noqa: BLE001 - a bug answers 500 with its name rather than dropping the client
             log.exception("%s %s failed", self.command, self.path)
             if not self._headers_sent:
-                self._error(ApiError(500, f"The server failed ({type(e).__name__}); its log has the details.", None,
-                                     "server_error", "server_error"))
+                self.reply_error(ApiError(500, f"The server failed ({type(e).__name__}); its log has the details.",
+                                          None, "server_error", "server_error"))
 
     def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's names
         self._route({"/health": self._health, "/v1/models": self._models,
-                     **{f"/v1/models/{m['id']}": (lambda m=m: self._send_json(200, m))
+                     **{f"/v1/models/{m['id']}": (lambda m=m: self.send_json(200, m))
                         for m in self.server.service.models()}})
 
     def do_POST(self) -> None:  # noqa: N802
@@ -160,35 +121,33 @@ class Handler(BaseHTTPRequestHandler):
                      "/v1/embeddings": self._embeddings})
 
     def _no_such_method(self) -> None:
-        if self.headers.get("Content-Length"):
-            self.rfile.read(min(int(self.headers["Content-Length"] or 0), MAX_BODY))
-        self._route({})
+        self._route({})  # its body is left unread: the connection closes after the 405
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _no_such_method
 
     # -- endpoints ------------------------------------------------------------------------------
     def _health(self) -> None:
         stats = self.server.service.stats()
-        self._send_json(200, {"status": "ok", "model": self.server.service.model_id,
-                              "slots": len(self.server.service.runtime.slots), "active": stats.active,
-                              "queued": stats.queued, "requests": stats.requests})
+        self.send_json(200, {"status": "ok", "model": self.server.service.model_id,
+                             "slots": len(self.server.service.runtime.slots), "active": stats.active,
+                             "queued": stats.queued, "requests": stats.requests})
 
     def _models(self) -> None:
-        self._send_json(200, {"object": "list", "data": self.server.service.models()})
+        self.send_json(200, {"object": "list", "data": self.server.service.models()})
 
     def _embeddings(self) -> None:
-        model, texts, encoding = embedding_inputs(self._body())
+        model, texts, encoding = self.read_json(embedding_inputs)
         start = time.perf_counter()
         vectors, used = self.server.service.embed(model, texts)
         data = [{"object": "embedding", "index": i, "embedding": v if encoding == "float" else
                  base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()} for i, v in enumerate(vectors)]
-        self._send_json(200, {"object": "list", "data": data, "model": model or "all-minilm-l6-v2",
-                              "usage": {"prompt_tokens": used, "total_tokens": used}})
+        self.send_json(200, {"object": "list", "data": data, "model": model or "all-minilm-l6-v2",
+                             "usage": {"prompt_tokens": used, "total_tokens": used}})
         self.server.service.log(f"POST /v1/embeddings 200 {len(texts)} inputs, {used} tokens, "
                                 f"{time.perf_counter() - start:.2f} s")
 
     def _generate(self, parse) -> None:
-        ask: GenerationAsk = parse(self._body())
+        ask: GenerationAsk = self.read_json(parse)
         gone = threading.Event()
         try:
             ticket = self.server.service.start(ask, gone.is_set)
@@ -242,8 +201,8 @@ class Handler(BaseHTTPRequestHandler):
             choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
         else:
             choice = {"index": 0, "text": "".join(text), "finish_reason": finish, "logprobs": None}
-        self._send_json(200, {**ids, "object": "chat.completion" if chat else "text_completion",
-                              "choices": [choice], "usage": _usage(ticket, r), "ponder": _extension(ticket, r)})
+        self.send_json(200, {**ids, "object": "chat.completion" if chat else "text_completion",
+                             "choices": [choice], "usage": _usage(ticket, r), "ponder": _extension(ticket, r)})
         return r
 
     def _stream(self, ticket: Ticket, ids: dict, chat: bool, include_usage: bool, gone: threading.Event):
@@ -293,29 +252,30 @@ class Handler(BaseHTTPRequestHandler):
             return None
 
 
-class ApiServer(ThreadingHTTPServer):
-    """`ponder serve`: the service behind HTTP, on its own thread after `start()`."""
-
-    daemon_threads = True
-    allow_reuse_address = True
+class ApiServer(GuardedServer):
+    """`ponder serve`: the service behind HTTP, on its own thread after `start()`. Loopback unless it has an API
+    key; what one client may take is bounded by `limits` (guard.py)."""
 
     def __init__(self, service: ModelService, host: str = "127.0.0.1", port: int = 1234,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, limits: Limits = Limits()) -> None:
         if not is_loopback(host) and not api_key:
             raise PonderError(f"Serving on {host} lets other computers use this model: give the server an API key "
                               "(`ponder serve --set-api-key`, then --api-key-from-keychain), or keep to 127.0.0.1.")
         self.service, self.api_key = service, api_key
         try:
-            super().__init__((host, port), Handler)
+            super().__init__((host, port), Handler, limits)
         except OSError as e:
             raise PonderError(f"Cannot listen on {host}:{port} ({e.strerror or e}); is another server using the "
                               "port? Choose another with --port.") from None
         self._thread: threading.Thread | None = None
 
+    def note(self, line: str) -> None:
+        self.service.log(line)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
 
     def start(self) -> "ApiServer":
         self._thread = threading.Thread(target=self.serve_forever, name="ponder-serve", daemon=True)

@@ -16,6 +16,10 @@ from engine.runtime.loop import SamplingSettings
 # name for almost none; high stops below Auto's ceiling times two, where the 2-core machines take minutes.
 EFFORT_BUDGETS = {"none": 0, "minimal": 0, "low": 256, "medium": 1024, "high": 4096}
 MAX_STOPS = 4  # as OpenAI
+MAX_INPUTS = 2048  # texts in one embeddings request, as OpenAI
+# Every message costs a few tokens of its template, so no context holds this many; a body of millions of tiny
+# messages would otherwise become millions of objects waiting for their turn at the model.
+MAX_MESSAGES = 10_000
 
 
 class ApiError(Exception):
@@ -115,6 +119,9 @@ def _messages(body: dict) -> tuple[Turn, ...]:
     if not isinstance(messages, list) or not messages:
         raise bad("messages", "'messages' must be a non-empty array of {\"role\", \"content\"} objects.",
                   "invalid_type")
+    if len(messages) > MAX_MESSAGES:
+        raise bad("messages", f"'messages' has {len(messages):,} messages; at most {MAX_MESSAGES:,} are taken (no "
+                  "context holds more).", "context_length_exceeded")
     turns = []
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
@@ -243,6 +250,9 @@ def embedding_inputs(body) -> tuple[str | None, list[str], str]:
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
         raise bad("input", "'input' must be a string or a non-empty array of strings (token arrays are not "
                   "supported).", "invalid_type")
+    if len(texts) > MAX_INPUTS:
+        raise bad("input", f"'input' has {len(texts):,} texts; send at most {MAX_INPUTS:,} per request.",
+                  "invalid_value")
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise bad("encoding_format", "'encoding_format' must be \"float\" or \"base64\".", "invalid_value")

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import pytest
 
-from engine import AskOptions, ConversationStarted, Library, SamplingSettings, ThinkingRequest, Token
+from engine import AskOptions, ConversationStarted, SamplingSettings, ThinkingRequest, Token
 from engine.remote import RemoteEndpoint, RemoteEngine, RemoteError, TagSplitter
 
 
@@ -26,26 +26,19 @@ def test_remote_answers_stream_and_are_kept_in_history(gemma_server, ponder_home
     assert messages[1].content == answer.text and messages[-1].state == "complete"
 
 
-def test_remote_answers_from_documents_searched_here(gemma_server, tmp_path, embedder):
+def test_remote_answers_from_documents_searched_here(gemma_server, atlas):
     """Retrieval stays local; the numbered passages travel in the prompt; sources and the prompt come back."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "freedonia.md").write_text("# Freedonia\n\nThe capital of Freedonia is Glimmerton.\n")
-    library = Library(tmp_path / "remote.sqlite3", embedder)
-    library.index("atlas", [str(docs)])
-    engine = RemoteEngine(RemoteEndpoint(gemma_server, n_ctx=1024), library=library)
+    engine = RemoteEngine(RemoteEndpoint(gemma_server, n_ctx=1024), library=atlas.library)
     events = []
-    answer = engine.ask("What is the capital of Freedonia?", options=greedy(max_tokens=12, collection="atlas"),
-                        on_event=events.append)
+    answer = engine.ask(atlas.question, options=greedy(max_tokens=12, collection="atlas"), on_event=events.append)
     assert events[0] == ConversationStarted(answer.conversation_id)
-    assert [s.path for s in answer.sources] == [str(docs / "freedonia.md")]
+    assert [s.path for s in answer.sources] == [str(atlas.source)]
     assert "[1] freedonia.md" in answer.context and answer.context in answer.prompt
-    assert "Glimmerton" in answer.text
+    assert atlas.answer in answer.text
     stored = engine.history.messages(answer.conversation_id)
     assert stored[-1].meta["sources"] == [asdict(s) for s in answer.sources]
     assert stored[-1].meta["prompt"] == answer.prompt
     assert engine.history.conversation(answer.conversation_id).settings["collection"] == "atlas"
-    library.store.close()  # the embedder is the session's
 
 
 def test_remote_cancel_stops_the_stream(gemma_server):

@@ -48,6 +48,7 @@ def test_no_reasoning_field_leaves_it_to_the_model_and_min_think_and_collection_
     ({"messages": USER, "ponder": {"min_think": "x"}}, "min_think"),
     ({"messages": USER, "chat_template_kwargs": {"enable_thinking": "yes"}}, "enable_thinking"),
     ({"messages": USER, "logprobs": True}, "logprobs"), ({"messages": USER, "top_p": float("nan")}, "top_p"),
+    ({"messages": USER * 10_001}, "messages"),  # no context holds them; millions would sit in memory
 ])
 def test_bad_chat_fields_are_400s_naming_the_field(body, param):
     with pytest.raises(ApiError) as caught:
@@ -84,6 +85,7 @@ def test_completions_and_embeddings_bodies():
         assert caught.value.param == param
     assert embedding_inputs({"input": "a"}) == (None, ["a"], "float")
     assert embedding_inputs({"input": ["a", "b"], "model": "e", "encoding_format": "base64"})[2] == "base64"
-    for body in ({}, {"input": []}, {"input": [[1, 2]]}, {"input": "a", "encoding_format": "int8"}):
+    for body in ({}, {"input": []}, {"input": [[1, 2]]}, {"input": "a", "encoding_format": "int8"},
+                 {"input": ["a"] * 2049}):
         with pytest.raises(ApiError):
             embedding_inputs(body)

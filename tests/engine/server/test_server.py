@@ -13,7 +13,7 @@ import urllib.request
 import openai
 import pytest
 
-from engine import ApiServer, Library, PonderError, RemoteEndpoint, RemoteEngine, ThinkingRequest
+from engine import ApiServer, RemoteEndpoint, RemoteEngine, ThinkingRequest
 from engine.options import AskOptions
 from engine.runtime.loop import SamplingSettings
 
@@ -176,29 +176,18 @@ def test_an_api_key_is_required_once_set(gemma_serve):
     assert "s3cret" not in "\n".join(gemma_serve.service.log_lines)
 
 
-def test_another_host_needs_an_api_key(gemma_serve):
-    with pytest.raises(PonderError, match="API key"):
-        ApiServer(gemma_serve.service, "0.0.0.0", 0)
-
-
-def test_answers_from_a_collection_carry_their_sources(gemma_serve, tmp_path, embedder):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "freedonia.md").write_text("# Freedonia\n\nThe capital of Freedonia is Glimmerton.\n")
-    library = Library(tmp_path / "served.sqlite3", embedder)
-    library.index("atlas", [str(docs)])
+def test_answers_from_a_collection_carry_their_sources(gemma_serve, atlas):
     engine = gemma_serve.service.engine
-    engine.library = library
+    engine.library = atlas.library
     try:
         status, body = raw(gemma_serve, "POST", "/v1/chat/completions", json.dumps({
-            "messages": [{"role": "user", "content": "What is the capital of Freedonia?"}], "max_tokens": 12,
-            "temperature": 0, "ponder": {"collection": "atlas"}}).encode())
+            "messages": [{"role": "user", "content": atlas.question}], "max_tokens": 12, "temperature": 0,
+            "ponder": {"collection": "atlas"}}).encode())
     finally:
         engine.library = None
-        library.store.close()
     assert status == 200
-    assert [s["path"] for s in body["ponder"]["sources"]] == [str(docs / "freedonia.md")]
-    assert "Glimmerton" in body["choices"][0]["message"]["content"]
+    assert [s["path"] for s in body["ponder"]["sources"]] == [str(atlas.source)]
+    assert atlas.answer in body["choices"][0]["message"]["content"]
 
 
 def test_ponder_ask_remote_against_ponder_serve(gemma_serve, ponder_home):
