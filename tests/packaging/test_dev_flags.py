@@ -54,3 +54,22 @@ def test_apple_silicon_builds_for_any_m1_with_metal_embedded_for_the_deployment_
 def test_linux_on_arm_keeps_llama_cpps_defaults():
     assert dev.portable_flags("Linux", "aarch64") == ""
     assert dev.portable_flags("Linux", "x86_64") == dev.portable_flags("Windows", "AMD64") == dev.PORTABLE_X86_FLAGS
+
+
+def test_cpu_variants_build_every_instruction_set_as_loadable_libraries_into_llama_cpp_lib(monkeypatch):
+    monkeypatch.delenv("CMAKE_ARGS", raising=False)
+    monkeypatch.setattr(dev.platform, "machine", lambda: "x86_64")
+    monkeypatch.setenv("PONDER_CPU_VARIANTS", "1")
+    flags = options(dev.build_flags())
+    assert flags["GGML_BACKEND_DL"] == "ON" and flags["GGML_CPU_ALL_VARIANTS"] == "ON"
+    assert flags["GGML_NATIVE"] == "OFF"  # ggml refuses GGML_NATIVE with GGML_BACKEND_DL
+    assert flags["CMAKE_INSTALL_BINDIR"] == "llama_cpp/lib"  # beside libggml, where Ponder looks for them
+    assert "GGML_AVX2" not in flags  # each variant sets its own instruction sets
+    monkeypatch.setenv("PONDER_CPU_VARIANTS", "0")
+    assert dev.build_flags() == dev.PORTABLE_X86_FLAGS  # the default set-up (and CI's wheel) is unchanged
+
+
+def test_cpu_variants_are_x86_only():
+    assert dev.portable_flags("Darwin", "arm64", variants=True) == dev.MACOS_ARM_FLAGS
+    assert dev.portable_flags("Linux", "aarch64", variants=True) == ""
+    assert dev.portable_flags("Windows", "AMD64", variants=True) == dev.CPU_VARIANT_FLAGS
