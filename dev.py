@@ -39,7 +39,7 @@ PORTABLE_X86_FLAGS = (
 # best one loaded at start by engine/runtime/cpu_variants.py, which also leaves out the AMX one (the crash above).
 # llama-cpp-python's CMakeLists installs only the libraries it names into llama_cpp/lib; ggml installs the variants
 # into the prefix's bin/ (site-packages/bin), where nothing looks: CMAKE_INSTALL_BINDIR puts them beside libggml.
-# Not the default set-up: the variants compile the CPU code 14 times (see CPU_VARIANTS_NOTE in the README).
+# Not the default set-up: the CPU code is compiled once per variant, 14 times with GCC (README: CPU variants).
 CPU_VARIANT_FLAGS = ("-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON "
                      "-DCMAKE_INSTALL_BINDIR=llama_cpp/lib")
 # The oldest macOS the app runs on: numpy's arm64 wheel for Python 3.11 on a macOS 14 machine is macosx_14_0 (it

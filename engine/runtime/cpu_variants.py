@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,13 +124,23 @@ def _ggml_load(path: Path) -> bool:
     return bool(load(encoded))
 
 
-@functools.cache
+_loading = threading.Lock()  # the engine and documents lanes may both be first to start llama.cpp
+
+
 def load_backends() -> str | None:
     """Load the CPU variant (and any GPU backend) before llama.cpp starts; returns the variant's name, or None for
     a build without variants. Once per process: ggml keeps what it loaded until the process ends."""
+    with _loading:
+        return _load_once()
+
+
+@functools.cache
+def _load_once() -> str | None:
     folder = library_folder()
     files = variant_files(folder)
     if not files:
+        if os.environ.get(FORCE_VARIANT):
+            log.warning("%s is set, but this llama.cpp has no CPU variants: its one CPU backend runs", FORCE_VARIANT)
         return None
     variants = [Variant(name, path, score(path)) for name, path in files.items()]
     chosen = choose(variants, os.environ.get(FORCE_VARIANT) or None)
