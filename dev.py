@@ -147,7 +147,10 @@ def ensure_llama(python: Path) -> None:
         if sys.platform == "darwin":
             env.setdefault("MACOSX_DEPLOYMENT_TARGET", MACOS_DEPLOYMENT_TARGET)  # also the wheel's platform tag
         env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
-        subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "-w", folder, requirement], env=env, check=True)
+        # Built from the sdist, never pip's own wheel cache: pip keys that by the download, not by CMAKE_ARGS, so a
+        # machine that built llama-cpp-python once would get that first build back whatever the flags now say.
+        subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python",
+                        "-w", folder, requirement], env=env, check=True)
         wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     say(f"installing {wheels[-1].name} from {folder}")
     subprocess.run([python, "-m", "pip", "install", "--no-deps", "--force-reinstall", wheels[-1]], check=True)

@@ -1,6 +1,9 @@
 """dev.py's llama.cpp build flags: portable per platform, and a user's CMAKE_ARGS merged on top, not instead."""
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from tests.packaging import load_dev
@@ -73,3 +76,29 @@ def test_cpu_variants_are_x86_only():
     assert dev.portable_flags("Darwin", "arm64", variants=True) == dev.MACOS_ARM_FLAGS
     assert dev.portable_flags("Linux", "aarch64", variants=True) == ""
     assert dev.portable_flags("Windows", "AMD64", variants=True) == dev.CPU_VARIANT_FLAGS
+
+
+def test_the_wheel_is_built_from_source_with_these_flags_never_taken_from_pips_cache(monkeypatch, tmp_path):
+    """pip caches a wheel it built by the sdist's URL, not by CMAKE_ARGS: without --no-cache-dir a machine that once
+    built the portable wheel got it back when asked for the CPU variants (found building them here)."""
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append((cmd, kwargs))
+        if "wheel" in cmd:
+            folder = Path(cmd[cmd.index("-w") + 1])
+            (folder / "llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl").write_bytes(b"")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(dev, "VENV", tmp_path / "venv")
+    (tmp_path / "venv").mkdir()
+    monkeypatch.setenv("PONDER_WHEEL_CACHE", str(tmp_path / "wheels"))
+    monkeypatch.setenv("PONDER_CPU_VARIANTS", "1")
+    monkeypatch.setattr(dev, "installed_version", lambda python, name: None)
+    monkeypatch.setattr(dev.subprocess, "run", run)
+    dev.ensure_llama(Path("python"))
+    (wheel, kwargs), (install, _) = calls
+    assert wheel[1:4] == ["-m", "pip", "wheel"] and "--no-cache-dir" in wheel
+    assert wheel[wheel.index("--no-binary") + 1] == "llama-cpp-python"
+    assert kwargs["env"]["CMAKE_ARGS"] == dev.build_flags()
+    assert "install" in install and install[-1].name.endswith(".whl")
