@@ -142,7 +142,9 @@ def ensure_llama(python: Path) -> None:
     wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     if not wheels:
         folder.mkdir(parents=True, exist_ok=True)
-        say(f"building {requirement} with CMAKE_ARGS={flags!r} (about 5 minutes on 2 cores, once per machine)")
+        how_long = ("the CPU code once per variant: several times the portable build's 5 minutes on 2 cores"
+                    if wants_cpu_variants() else "about 5 minutes on 2 cores")
+        say(f"building {requirement} with CMAKE_ARGS={flags!r} ({how_long}, once per machine)")
         env = dict(os.environ, CMAKE_ARGS=flags)
         if sys.platform == "darwin":
             env.setdefault("MACOSX_DEPLOYMENT_TARGET", MACOS_DEPLOYMENT_TARGET)  # also the wheel's platform tag
