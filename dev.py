@@ -3,6 +3,10 @@
 
     python3 dev.py run  [ponder arguments]   set up, then start Ponder
     python3 dev.py test [pytest arguments]   set up, then run the test suite
+    python3 dev.py setup                     set up only
+
+PONDER_CPU_VARIANTS=1 builds llama.cpp's CPU code once per x86-64 instruction set instead of once for AVX2, and
+Ponder loads the best one at start (CPU_VARIANT_FLAGS below); the release workflow's Linux and Windows builds do.
 
 Set-up is idempotent and quick when nothing changed: a virtual environment in
 .venv, llama-cpp-python built once per set of build flags and kept as a wheel
@@ -30,6 +34,14 @@ STAMP = VENV / ".ponder-setup"
 PORTABLE_X86_FLAGS = (
     "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 )
+# PONDER_CPU_VARIANTS=1, for the Linux and Windows installers: ggml's CPU backend as loadable libraries, one per
+# instruction set from plain x86-64 to AVX-512 (GGML_CPU_ALL_VARIANTS, as llama.cpp's own releases are built), the
+# best one loaded at start by engine/runtime/cpu_variants.py, which also leaves out the AMX one (the crash above).
+# llama-cpp-python's CMakeLists installs only the libraries it names into llama_cpp/lib; ggml installs the variants
+# into the prefix's bin/ (site-packages/bin), where nothing looks: CMAKE_INSTALL_BINDIR puts them beside libggml.
+# Not the default set-up: the CPU code is compiled once per variant, 14 times with GCC (README: CPU variants).
+CPU_VARIANT_FLAGS = ("-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON "
+                     "-DCMAKE_INSTALL_BINDIR=llama_cpp/lib")
 # The oldest macOS the app runs on: numpy's arm64 wheel for Python 3.11 on a macOS 14 machine is macosx_14_0 (it
 # links Accelerate's new LAPACK), so the bundle needs 14 whatever llama.cpp is built for. packaging/build.py
 # writes it into Info.plist as LSMinimumSystemVersion and refuses a bundle with a library that needs a newer one.
@@ -59,11 +71,12 @@ def llama_requirement() -> str:
     return next(d for d in project["dependencies"] if d.startswith("llama-cpp-python"))
 
 
-def portable_flags(system: str, machine: str) -> str:
-    """The CMake flags every build gets on this kind of machine: portable CPU code, never the builder's own."""
+def portable_flags(system: str, machine: str, variants: bool = False) -> str:
+    """The CMake flags every build gets on this kind of machine: portable CPU code, never the builder's own;
+    with `variants`, on x86-64, the CPU code for every instruction set (CPU_VARIANT_FLAGS)."""
     machine = machine.lower()
     if machine in ("x86_64", "amd64"):
-        return PORTABLE_X86_FLAGS
+        return CPU_VARIANT_FLAGS if variants else PORTABLE_X86_FLAGS
     if system == "Darwin" and machine == "arm64":
         return MACOS_ARM_FLAGS
     return ""  # llama.cpp's defaults (Linux on ARM)
@@ -90,9 +103,14 @@ def merge_cmake_args(portable: str, user: str) -> str:
     return " ".join(tokens)
 
 
+def wants_cpu_variants() -> bool:
+    return os.environ.get("PONDER_CPU_VARIANTS", "") == "1"
+
+
 def build_flags() -> str:
     """Portable flags for this machine, with the user's own CMAKE_ARGS merged on top (merge_cmake_args)."""
-    return merge_cmake_args(portable_flags(platform.system(), platform.machine()), os.environ.get("CMAKE_ARGS", ""))
+    portable = portable_flags(platform.system(), platform.machine(), variants=wants_cpu_variants())
+    return merge_cmake_args(portable, os.environ.get("CMAKE_ARGS", ""))
 
 
 def wheel_cache() -> Path:
@@ -124,12 +142,17 @@ def ensure_llama(python: Path) -> None:
     wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     if not wheels:
         folder.mkdir(parents=True, exist_ok=True)
-        say(f"building {requirement} with CMAKE_ARGS={flags!r} (about 5 minutes on 2 cores, once per machine)")
+        how_long = ("the CPU code once per variant: several times the portable build's 5 minutes on 2 cores"
+                    if wants_cpu_variants() else "about 5 minutes on 2 cores")
+        say(f"building {requirement} with CMAKE_ARGS={flags!r} ({how_long}, once per machine)")
         env = dict(os.environ, CMAKE_ARGS=flags)
         if sys.platform == "darwin":
             env.setdefault("MACOSX_DEPLOYMENT_TARGET", MACOS_DEPLOYMENT_TARGET)  # also the wheel's platform tag
         env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
-        subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "-w", folder, requirement], env=env, check=True)
+        # Built from the sdist, never pip's own wheel cache: pip keys that by the download, not by CMAKE_ARGS, so a
+        # machine that built llama-cpp-python once would get that first build back whatever the flags now say.
+        subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python",
+                        "-w", folder, requirement], env=env, check=True)
         wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     say(f"installing {wheels[-1].name} from {folder}")
     subprocess.run([python, "-m", "pip", "install", "--no-deps", "--force-reinstall", wheels[-1]], check=True)

@@ -410,12 +410,13 @@ def cmd_selftest(args) -> int:
                         options=AskOptions(max_tokens=16, sampling=SamplingSettings(temperature=0, seed=1)))
     backend = detect_backend()
     report = {"ok": bool(answer.text), "model": answer.model, "backend": backend.name, "devices": backend.devices,
-              "answer": answer.text, "timings": asdict(answer.timings)}
+              "cpu_variant": backend.cpu_variant, "answer": answer.text, "timings": asdict(answer.timings)}
     if args.json:
         print(json.dumps(report))
     else:
         t = answer.timings
-        print(f"backend {backend.name} ({', '.join(backend.devices) or 'no devices listed'})")
+        variant = f", CPU variant {backend.cpu_variant}" if backend.cpu_variant else ""
+        print(f"backend {backend.name} ({', '.join(backend.devices) or 'no devices listed'}){variant}")
         print(f"model {answer.model}: load {t.load_s:.2f} s, first token {t.ttft_s:.3f} s, "
               f"prefill {t.prefill_tok_s:.0f} tok/s, decode {t.decode_tok_s:.0f} tok/s")
         print(f"answer: {answer.text!r}")

@@ -5,7 +5,9 @@
 Outputs under dist/: the one-folder bundle dist/Ponder/ (`Ponder` opens the window, `Ponder COMMAND` is the
 CLI; Windows adds the console executable `ponder-cli.exe`), then
 Linux: Ponder-VERSION-linux-ARCH.tar.gz and ponder_VERSION_ARCH.deb; macOS: Ponder.app and
-Ponder-VERSION-macos-ARCH.dmg; Windows: PonderSetup.exe through Inno Setup (iscc on PATH).
+Ponder-VERSION-macos-ARCH.dmg; Windows: PonderSetup.exe through Inno Setup (iscc on PATH). A set-up built with
+CUDA (CMAKE_ARGS=-DGGML_CUDA=on) makes the CUDA installer instead, named so (Ponder-VERSION-linux-ARCH-cuda.tar.gz,
+ponder-cuda_VERSION_ARCH.deb, PonderSetup-cuda.exe), with NVIDIA's runtime libraries in it (CUDA_RUNTIME).
 
 Signing, when configured (see SIGNING_VARIABLES; --require-signing, or PONDER_REQUIRE_SIGNING=1, makes a build
 without it fail before it starts): macOS signs every binary inside the .app, then the .app, with the Developer ID
@@ -18,7 +20,9 @@ which is then its default: the default model (Qwen2.5-Coder 1.5B Instruct) unles
 (the tests build with the small gemma-3-270m); --no-model leaves the models out (the app then asks for a model
 file); --bundle-only stops after the folder.
 
-llama-cpp-python comes from the set-up's wheel, built with portable flags (never -march=native: it enables AMX on some Xeons, where the first decode segfaults).
+llama-cpp-python comes from the set-up's wheel, built with portable flags (never -march=native: it enables AMX on some
+Xeons, where the first decode segfaults); with PONDER_CPU_VARIANTS=1 (the release workflow) its CPU code is built once
+per instruction set and the app loads the best one at start (engine/runtime/cpu_variants.py).
 """
 from __future__ import annotations
 
@@ -44,6 +48,10 @@ BUNDLE = DIST / "Ponder"
 ENTITLEMENTS = ROOT / "packaging" / "macos" / "ponder.entitlements"
 ISS = ROOT / "packaging" / "windows" / "ponder.iss"
 WINDOWS_INSTALLER = "PonderSetup.exe"
+CUDA = "cuda"  # the flavour of a build whose llama.cpp has the CUDA backend: in every installer's name
+# NVIDIA's runtime libraries ggml-cuda links against: the CUDA runtime, cuBLAS and the cuBLASLt it loads. Not on a
+# user's PC with only the driver (which brings libcuda/nvcuda itself, never shipped), so a CUDA bundle carries them.
+CUDA_RUNTIME = ("cudart", "cublas", "cublasLt")
 TIMESTAMP_URL = "http://timestamp.digicert.com"  # RFC 3161, for Windows signatures that outlive the certificate
 SIGNING_VARIABLES = {
     "darwin": ("PONDER_CODESIGN_IDENTITY", "PONDER_NOTARY_KEY", "PONDER_NOTARY_KEY_ID", "PONDER_NOTARY_ISSUER"),
@@ -159,12 +167,56 @@ def arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def tarball_name(v: str, machine: str) -> str:
-    return f"Ponder-{v}-linux-{machine}.tar.gz"
+def tarball_name(v: str, machine: str, flavour: str = "") -> str:
+    return f"Ponder-{v}-linux-{machine}{'-' + flavour if flavour else ''}.tar.gz"
 
 
-def deb_name(v: str, deb_arch: str) -> str:
-    return f"ponder_{v}_{deb_arch}.deb"
+def deb_package(flavour: str = "") -> str:
+    return f"ponder-{flavour}" if flavour else "ponder"
+
+
+def deb_name(v: str, deb_arch: str, flavour: str = "") -> str:
+    return f"{deb_package(flavour)}_{v}_{deb_arch}.deb"
+
+
+def windows_installer(flavour: str = "") -> str:
+    return WINDOWS_INSTALLER.replace(".exe", f"-{flavour}.exe" if flavour else ".exe")
+
+
+def is_cuda_library(name: str) -> bool:
+    """llama.cpp's CUDA backend: linked in (libggml-cuda.so, ggml-cuda.dll) or a loadable module."""
+    return re.match(r"(lib)?ggml-cuda\.(so|dll|dylib)", name) is not None
+
+
+def cpu_variant_name(filename: str) -> str | None:
+    """The name of the llama.cpp CPU variant a library file is (`libggml-cpu-haswell.so`: haswell), else None."""
+    found = re.fullmatch(r"(?:lib)?ggml-cpu-(.+)\.(?:so|dll)", filename)
+    return found[1] if found else None
+
+
+def flavour() -> str:
+    """What the installed llama.cpp was built for, as installer names say it: "cuda", or "" for the CPU build."""
+    import llama_cpp
+
+    lib = Path(llama_cpp.__file__).parent / "lib"
+    return CUDA if any(is_cuda_library(p.name) for p in lib.iterdir()) else ""
+
+
+def cuda_runtime_libraries(cuda_path: Path, system: str) -> list[Path]:
+    """CUDA_RUNTIME's libraries in the toolkit at `cuda_path`, by the names the loader asks for (libcudart.so.12,
+    cublas64_12.dll); a build that cannot find one fails here rather than ship a CUDA app that cannot start it."""
+    if system == "win32":  # CUDA 13 moved the DLLs into bin/x64
+        folders, pattern = [cuda_path / "bin", cuda_path / "bin" / "x64"], r"{}64_\d+\.dll"
+    else:
+        folders, pattern = [cuda_path / "lib64", cuda_path / "targets" / "x86_64-linux" / "lib"], r"lib{}\.so\.\d+"
+    found = {name: sorted(p for folder in folders if folder.is_dir() for p in folder.iterdir()
+                          if re.fullmatch(pattern.format(name), p.name)) for name in CUDA_RUNTIME}
+    missing = [name for name, matches in found.items() if not matches]
+    if missing:
+        raise SystemExit(f"build: this llama.cpp uses CUDA, but {', '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} not in the CUDA toolkit at {cuda_path} "
+                         "(set CUDA_PATH to the toolkit's folder)")
+    return [matches[-1] for matches in found.values()]
 
 
 def dmg_name(v: str, machine: str) -> str:
@@ -172,8 +224,8 @@ def dmg_name(v: str, machine: str) -> str:
 
 
 def linux_packages() -> None:
-    v = version()
-    tgz = DIST / tarball_name(v, platform.machine())
+    v, kind = version(), flavour()
+    tgz = DIST / tarball_name(v, platform.machine(), kind)
     with tarfile.open(tgz, "w:gz") as tar:
         tar.add(BUNDLE, arcname="Ponder")
     say(f"{tgz.name}: {size_mb(tgz):.0f} MB")
@@ -192,13 +244,23 @@ def linux_packages() -> None:
     icons_dir.mkdir(parents=True)
     shutil.copy(ROOT / "resources" / "ponder.svg", icons_dir / "ponder.svg")
     (root / "DEBIAN").mkdir()
-    control = (ROOT / "packaging" / "linux" / "control").read_text()
     installed_kb = int(size_mb(root) * 1000)
-    (root / "DEBIAN" / "control").write_text(control.format(version=v, arch=arch(), size=installed_kb))
-    deb = DIST / deb_name(v, arch())
+    (root / "DEBIAN" / "control").write_text(deb_control(v, arch(), installed_kb, kind))
+    deb = DIST / deb_name(v, arch(), kind)
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(deb)], check=True,
                    stdout=subprocess.DEVNULL)
     say(f"{deb.name}: {size_mb(deb):.0f} MB")
+
+
+def deb_control(v: str, deb_arch: str, installed_kb: int, kind: str = "") -> str:
+    """packaging/linux/control filled in; the CUDA build is its own package that takes the CPU one's place."""
+    control = (ROOT / "packaging" / "linux" / "control").read_text().format(
+        package=deb_package(kind), version=v, arch=deb_arch, size=installed_kb)
+    if kind:
+        other = deb_package()
+        takes_place = f"Conflicts: {other}\nReplaces: {other}\nProvides: {other}"
+        control = control.replace("\nVersion:", f"\n{takes_place}\nVersion:", 1)
+    return control
 
 
 # Mach-O: the oldest macOS each binary in the bundle loads on (LC_BUILD_VERSION, or LC_VERSION_MIN_MACOSX).
@@ -336,10 +398,11 @@ def signtool_sign_args(cert: str, password: str) -> list[str]:
     return ["sign", "/f", cert, "/p", password, "/fd", "sha256", "/tr", TIMESTAMP_URL, "/td", "sha256"]
 
 
-def iscc_args(iscc: str, v: str, tool: str | None = None, cert: str = "", password: str = "") -> list[str]:
-    """Inno Setup's command line; with a signtool and certificate, it signs the installer and the uninstaller
-    through ponder.iss's SignTool=ponder ($f: the file, $q: a quote)."""
-    args = [iscc, f"/DAppVersion={v}", f"/DSourceDir={BUNDLE}", f"/O{DIST}"]
+def iscc_args(iscc: str, v: str, tool: str | None = None, cert: str = "", password: str = "",
+              installer: str = WINDOWS_INSTALLER) -> list[str]:
+    """Inno Setup's command line, writing `installer`; with a signtool and certificate, it signs the installer and
+    the uninstaller through ponder.iss's SignTool=ponder ($f: the file, $q: a quote)."""
+    args = [iscc, f"/DAppVersion={v}", f"/DSourceDir={BUNDLE}", f"/O{DIST}", f"/F{installer.removesuffix('.exe')}"]
     if tool:
         sign = " ".join(f"$q{a}$q" if a in (tool, cert, password) else a for a in (tool, *signtool_sign_args(
             cert, password)))
@@ -356,14 +419,15 @@ def windows_packages() -> None:
         executables = [str(BUNDLE / name) for name in ("Ponder.exe", "ponder-cli.exe")]
         subprocess.run([tool, *signtool_sign_args(cert, password), *executables], check=True)
         subprocess.run([tool, "verify", "/pa", *executables], check=True)
+    installer = windows_installer(flavour())
     iscc = shutil.which("iscc") or shutil.which("ISCC")
     if not iscc:
-        say(f"Inno Setup's iscc is not on PATH: no {WINDOWS_INSTALLER} (the folder dist/Ponder is complete)")
+        say(f"Inno Setup's iscc is not on PATH: no {installer} (the folder dist/Ponder is complete)")
         return
-    subprocess.run(iscc_args(iscc, version(), tool, cert or "", password), check=True)
+    subprocess.run(iscc_args(iscc, version(), tool, cert or "", password, installer), check=True)
     if tool:
-        subprocess.run([tool, "verify", "/pa", str(DIST / WINDOWS_INSTALLER)], check=True)
-    say(f"{WINDOWS_INSTALLER}: {size_mb(DIST / WINDOWS_INSTALLER):.0f} MB")
+        subprocess.run([tool, "verify", "/pa", str(DIST / installer)], check=True)
+    say(f"{installer}: {size_mb(DIST / installer):.0f} MB")
 
 
 def windows_version_info(v: str, name: str, description: str):

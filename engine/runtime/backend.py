@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import llama_cpp
 import psutil
 
+from engine.runtime import cpu_variants
+
 log = logging.getLogger("engine.llama_cpp")
 _recent_errors: deque[str] = deque(maxlen=8)
 _pending = {"text": "", "level": 0}
@@ -48,12 +50,14 @@ def clear_recent_errors() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Backend:
-    """`name` is Metal, CUDA, Vulkan or CPU; `devices` lists what ggml found."""
+    """`name` is Metal, CUDA, Vulkan or CPU; `devices` lists what ggml found; `cpu_variant` is the CPU build
+    loaded at start (`zen4`, `haswell`…; None for a build with one CPU backend linked in)."""
 
     name: str
     gpu_offload: bool
     devices: tuple[str, ...]
     system_info: str
+    cpu_variant: str | None = None
 
 
 GPU_DEVICE_TYPES = (1, 2)  # ggml_backend_dev_type: CPU 0, GPU 1, IGPU 2, ACCEL 3
@@ -114,6 +118,7 @@ def gpu_memory() -> int:
 @functools.cache
 def detect_backend() -> Backend:
     install_log_handler()
+    variant = cpu_variants.load_backends()  # before llama_backend_init, which would look for them in the wrong place
     llama_cpp.llama_backend_init()
     info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
     devices = _device_names()
@@ -127,7 +132,7 @@ def detect_backend() -> Backend:
                 break
         else:
             name = "GPU"
-    return Backend(name, offload, devices, info)
+    return Backend(name, offload, devices, info, variant)
 
 
 def default_threads() -> int:

@@ -1,7 +1,7 @@
 """A loaded model and its context: the token stream held in the KV cache, and what can be reused.
 
-This, loop.py, draft.py, batch.py, backend.py and rag/embed.py are the only modules that talk to
-llama-cpp-python's internals, so a version bump touches those six.
+This, loop.py, draft.py, batch.py, backend.py, cpu_variants.py and rag/embed.py are the only modules that talk to
+llama-cpp-python's internals, so a version bump touches those seven.
 """
 from __future__ import annotations
 

@@ -179,6 +179,65 @@ def test_artifact_names_say_version_os_and_architecture(build):
     assert build.dmg_name("1.2.3", "arm64") == "Ponder-1.2.3-macos-arm64.dmg"
     assert build.tarball_name("1.2.3", "x86_64") == "Ponder-1.2.3-linux-x86_64.tar.gz"
     assert build.deb_name("1.2.3", "amd64") == "ponder_1.2.3_amd64.deb"
+    assert build.windows_installer() == build.WINDOWS_INSTALLER == "PonderSetup.exe"
+
+
+def test_the_cuda_installers_say_cuda(build):
+    assert build.tarball_name("1.2.3", "x86_64", build.CUDA) == "Ponder-1.2.3-linux-x86_64-cuda.tar.gz"
+    assert build.deb_name("1.2.3", "amd64", build.CUDA) == "ponder-cuda_1.2.3_amd64.deb"
+    assert build.windows_installer(build.CUDA) == "PonderSetup-cuda.exe"
+    assert build.iscc_args("iscc", "1.2.3", installer="PonderSetup-cuda.exe")[4] == "/FPonderSetup-cuda"
+    assert "/FPonderSetup" in build.iscc_args("iscc", "1.2.3")
+
+
+def test_the_cuda_deb_is_its_own_package_that_takes_the_cpu_ones_place(build):
+    cpu = build.deb_control("1.2.3", "amd64", 1000)
+    assert cpu.startswith("Package: ponder\nVersion: 1.2.3\n") and "Conflicts" not in cpu
+    cuda = build.deb_control("1.2.3", "amd64", 1000, build.CUDA)
+    assert cuda.startswith("Package: ponder-cuda\nConflicts: ponder\nReplaces: ponder\nProvides: ponder\n"
+                           "Version: 1.2.3\n")
+    assert "\n\n" not in cuda.strip()  # one paragraph: a blank line would end the package's fields
+
+
+@pytest.mark.parametrize("name, cuda", [("libggml-cuda.so", True), ("ggml-cuda.dll", True), ("libggml-cpu.so", False),
+                                        ("libggml-cuda-helper.txt", False), ("libggml.so", False)])
+def test_a_cuda_build_is_known_by_its_backend_library(build, name, cuda):
+    assert build.is_cuda_library(name) is cuda
+
+
+@pytest.mark.parametrize("name, variant", [("libggml-cpu-haswell.so", "haswell"), ("ggml-cpu-x64.dll", "x64"),
+                                           ("libggml-cpu-sapphirerapids.so", "sapphirerapids"),
+                                           ("libggml-cpu.so", None), ("libggml-cpu.so.0", None)])
+def test_cpu_variant_names_from_library_files(build, name, variant):
+    assert build.cpu_variant_name(name) == variant
+
+
+def toolkit(root: Path, files: list[str]) -> Path:
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"")
+    return root
+
+
+def test_cuda_runtime_libraries_by_the_names_the_loader_asks_for(build, tmp_path):
+    linux = toolkit(tmp_path / "linux", ["lib64/libcudart.so.12", "lib64/libcudart.so.12.6.77", "lib64/libcudart.so",
+                                         "lib64/libcublas.so.12", "lib64/libcublasLt.so.12",
+                                         "lib64/libcublasLt_static.a"])
+    assert [p.name for p in build.cuda_runtime_libraries(linux, "linux")] == [
+        "libcudart.so.12", "libcublas.so.12", "libcublasLt.so.12"]
+    windows = toolkit(tmp_path / "windows", ["bin/cudart64_12.dll", "bin/cublas64_12.dll", "bin/cublasLt64_12.dll",
+                                             "bin/nvcc.exe"])
+    assert [p.name for p in build.cuda_runtime_libraries(windows, "win32")] == [
+        "cudart64_12.dll", "cublas64_12.dll", "cublasLt64_12.dll"]
+    cuda13 = toolkit(tmp_path / "cuda13", ["bin/x64/cudart64_13.dll", "bin/x64/cublas64_13.dll",
+                                           "bin/x64/cublasLt64_13.dll"])
+    assert len(build.cuda_runtime_libraries(cuda13, "win32")) == 3
+
+
+def test_a_cuda_build_without_the_runtime_fails_naming_what_is_missing(build, tmp_path):
+    partial = toolkit(tmp_path, ["lib64/libcudart.so.12"])
+    with pytest.raises(SystemExit, match="cublas, cublasLt are not in the CUDA toolkit at"):
+        build.cuda_runtime_libraries(partial, "linux")
 
 
 def test_iscc_signs_through_the_scripts_sign_tool_only_with_a_certificate(build):

@@ -1,6 +1,9 @@
 """dev.py's llama.cpp build flags: portable per platform, and a user's CMAKE_ARGS merged on top, not instead."""
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from tests.packaging import load_dev
@@ -54,3 +57,48 @@ def test_apple_silicon_builds_for_any_m1_with_metal_embedded_for_the_deployment_
 def test_linux_on_arm_keeps_llama_cpps_defaults():
     assert dev.portable_flags("Linux", "aarch64") == ""
     assert dev.portable_flags("Linux", "x86_64") == dev.portable_flags("Windows", "AMD64") == dev.PORTABLE_X86_FLAGS
+
+
+def test_cpu_variants_build_every_instruction_set_as_loadable_libraries_into_llama_cpp_lib(monkeypatch):
+    monkeypatch.delenv("CMAKE_ARGS", raising=False)
+    monkeypatch.setattr(dev.platform, "machine", lambda: "x86_64")
+    monkeypatch.setenv("PONDER_CPU_VARIANTS", "1")
+    flags = options(dev.build_flags())
+    assert flags["GGML_BACKEND_DL"] == "ON" and flags["GGML_CPU_ALL_VARIANTS"] == "ON"
+    assert flags["GGML_NATIVE"] == "OFF"  # ggml refuses GGML_NATIVE with GGML_BACKEND_DL
+    assert flags["CMAKE_INSTALL_BINDIR"] == "llama_cpp/lib"  # beside libggml, where Ponder looks for them
+    assert "GGML_AVX2" not in flags  # each variant sets its own instruction sets
+    monkeypatch.setenv("PONDER_CPU_VARIANTS", "0")
+    assert dev.build_flags() == dev.PORTABLE_X86_FLAGS  # the default set-up (and CI's wheel) is unchanged
+
+
+def test_cpu_variants_are_x86_only():
+    assert dev.portable_flags("Darwin", "arm64", variants=True) == dev.MACOS_ARM_FLAGS
+    assert dev.portable_flags("Linux", "aarch64", variants=True) == ""
+    assert dev.portable_flags("Windows", "AMD64", variants=True) == dev.CPU_VARIANT_FLAGS
+
+
+def test_the_wheel_is_built_from_source_with_these_flags_never_taken_from_pips_cache(monkeypatch, tmp_path):
+    """pip caches a wheel it built by the sdist's URL, not by CMAKE_ARGS: without --no-cache-dir a machine that once
+    built the portable wheel got it back when asked for the CPU variants (found building them here)."""
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append((cmd, kwargs))
+        if "wheel" in cmd:
+            folder = Path(cmd[cmd.index("-w") + 1])
+            (folder / "llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl").write_bytes(b"")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(dev, "VENV", tmp_path / "venv")
+    (tmp_path / "venv").mkdir()
+    monkeypatch.setenv("PONDER_WHEEL_CACHE", str(tmp_path / "wheels"))
+    monkeypatch.setenv("PONDER_CPU_VARIANTS", "1")
+    monkeypatch.setattr(dev, "installed_version", lambda python, name: None)
+    monkeypatch.setattr(dev.subprocess, "run", run)
+    dev.ensure_llama(Path("python"))
+    (wheel, kwargs), (install, _) = calls
+    assert wheel[1:4] == ["-m", "pip", "wheel"] and "--no-cache-dir" in wheel
+    assert wheel[wheel.index("--no-binary") + 1] == "llama-cpp-python"
+    assert kwargs["env"]["CMAKE_ARGS"] == dev.build_flags()
+    assert "install" in install and install[-1].name.endswith(".whl")

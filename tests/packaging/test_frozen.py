@@ -28,9 +28,9 @@ def bundle() -> Path:
     return EXECUTABLE
 
 
-def run(bundle: Path, home: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(PONDER_HOME=str(home), QT_QPA_PLATFORM="offscreen")
+def run(bundle: Path, home: Path, *args: str, timeout: int = 600, **extra_env: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PONDER_CPU_VARIANT"))}
+    env.update(PONDER_HOME=str(home), QT_QPA_PLATFORM="offscreen", **extra_env)
     return subprocess.run([str(bundle), *args], env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=home)
 
@@ -51,6 +51,21 @@ def test_frozen_gui_selftest_streams_into_the_window(bundle, tmp_path):
     log = (tmp_path / "logs" / "ponder.log").read_text()  # the windowed app's trace on a stranger's machine
     assert "INFO ponder: Ponder starting" in log and ", frozen" in log
     assert "--- Ponder started, process" in (tmp_path / "logs" / "crash.log").read_text()
+
+
+def test_frozen_bundle_picks_a_cpu_variant_and_answers_on_the_lowest_one(bundle, tmp_path):
+    """Only for a bundle built from a set-up with CPU variants (PONDER_CPU_VARIANTS=1 dev.py setup)."""
+    lib = bundle.parent / "_internal" / "llama_cpp" / "lib"
+    shipped = sorted(p.name for p in lib.iterdir() if p.name.startswith(("libggml-cpu-", "ggml-cpu-")))
+    if not shipped:
+        pytest.skip("the bundle's llama.cpp has no CPU variants")
+    assert not [name for name in shipped if "sapphirerapids" in name]  # the AMX variant stays out
+    picked = json.loads(run(bundle, tmp_path, "selftest", "--json", "--gpu-layers", "0").stdout)
+    assert picked["ok"] and any(picked["cpu_variant"] in name for name in shipped)
+    done = run(bundle, tmp_path, "selftest", "--json", "--gpu-layers", "0", PONDER_CPU_VARIANT="x64")
+    assert done.returncode == 0, done.stderr[-3000:]
+    forced = json.loads(done.stdout)
+    assert forced["ok"] and forced["answer"] and forced["cpu_variant"] == "x64"
 
 
 def test_frozen_bundle_carries_no_qt_translations(bundle):

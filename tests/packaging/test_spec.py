@@ -33,10 +33,11 @@ class Analysis(Recorder):
 IDENTITY = "Developer ID Application: Ponder (TEAMID)"
 
 
-def run_spec(monkeypatch, platform: str, identity: str = IDENTITY) -> dict[str, list[Recorder]]:
+def run_spec(monkeypatch, platform: str, identity: str = IDENTITY,
+             libs: tuple[str, ...] = ("libllama.so",)) -> dict[str, list[Recorder]]:
     Recorder.made = []
     hooks = types.ModuleType("PyInstaller.utils.hooks")
-    hooks.collect_dynamic_libs = lambda package: [(f"/x/{package}/lib/libllama.so", f"{package}/lib")]
+    hooks.collect_dynamic_libs = lambda package: [(f"/x/{package}/lib/{name}", f"{package}/lib") for name in libs]
     hooks.collect_data_files = lambda package, **_: []
     monkeypatch.setitem(sys.modules, "PyInstaller.utils.hooks", hooks)
     # versioninfo (Windows) imports pefile and win32api, there on Windows only; the resource is built without them.
@@ -94,3 +95,38 @@ def test_linux_bundle_leaves_out_qt_translations_and_gtk(monkeypatch):
     (exe,) = made["EXE"]
     assert exe.kwargs["version"] is None and exe.kwargs["console"]
     assert "BUNDLE" not in made
+
+
+VARIANTS = ("libllama.so", "libggml.so", "libggml-base.so", "libggml-cpu-x64.so", "libggml-cpu-haswell.so",
+            "libggml-cpu-zen4.so", "libggml-cpu-sapphirerapids.so")
+
+
+def test_the_cpu_variants_ship_except_the_amx_one(monkeypatch):
+    (analysis,) = run_spec(monkeypatch, "linux", libs=VARIANTS)["Analysis"]
+    shipped = [Path(source).name for source, _dest in analysis.kwargs["binaries"]]
+    assert shipped == [name for name in VARIANTS if "sapphirerapids" not in name]
+
+
+def cuda_toolkit(root: Path) -> Path:
+    for name in ("lib64/libcudart.so.12", "lib64/libcublas.so.12", "lib64/libcublasLt.so.12",
+                 "bin/cudart64_12.dll", "bin/cublas64_12.dll", "bin/cublasLt64_12.dll"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"")
+    return root
+
+
+def test_a_cuda_build_ships_nvidias_runtime_where_each_os_looks_for_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_PATH", str(cuda_toolkit(tmp_path)))
+    (analysis,) = run_spec(monkeypatch, "linux", libs=(*VARIANTS, "libggml-cuda.so"))["Analysis"]
+    runtime = [(Path(s).name, d) for s, d in analysis.kwargs["binaries"] if "cud" in s and "ggml" not in s]
+    assert runtime == [("libcudart.so.12", "llama_cpp/lib"), ("libcublas.so.12", "llama_cpp/lib"),
+                       ("libcublasLt.so.12", "llama_cpp/lib")]  # beside libggml-cuda.so, whose RPATH is $ORIGIN
+    (analysis,) = run_spec(monkeypatch, "win32", libs=("llama.dll", "ggml-cuda.dll"))["Analysis"]
+    runtime = [(Path(s).name, d) for s, d in analysis.kwargs["binaries"] if "cu" in Path(s).name and "ggml" not in s]
+    assert runtime == [("cudart64_12.dll", "."), ("cublas64_12.dll", "."), ("cublasLt64_12.dll", ".")]
+
+
+def test_a_cpu_build_ships_no_cuda_runtime(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_PATH", str(cuda_toolkit(tmp_path)))
+    (analysis,) = run_spec(monkeypatch, "linux", libs=VARIANTS)["Analysis"]
+    assert not [s for s, _d in analysis.kwargs["binaries"] if "cudart" in s]

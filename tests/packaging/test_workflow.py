@@ -22,10 +22,12 @@ build = load_build()
 dev = load_dev()
 # Each action at the major version this file is written for (artifact v4 uploads are invisible to v3 downloads).
 ACTIONS = {"actions/checkout": "v4", "actions/setup-python": "v5", "actions/upload-artifact": "v4",
-           "actions/download-artifact": "v4", "softprops/action-gh-release": "v2"}
+           "actions/download-artifact": "v4", "softprops/action-gh-release": "v2", "Jimver/cuda-toolkit": "v0.2.24"}
 # The runners' images: the glibc the Linux bundle is built against, the Mac's CPU.
 UBUNTU_GLIBC = {"ubuntu-22.04": (2, 35), "ubuntu-24.04": (2, 39)}
 MACOS_ARCH = {"macos-14": "arm64", "macos-15": "arm64", "macos-13": "x86_64"}
+# The oldest GPU architecture each CUDA major version still compiles for (CUDA 13 dropped Maxwell, Pascal, Volta).
+CUDA_OLDEST_ARCH = {12: 50, 13: 75}
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +45,12 @@ def step(workflow, name, job="build"):
     return next(s for s in steps(workflow, job) if s.get("name") == name)
 
 
+def matrix(workflow) -> list[dict]:
+    return workflow["jobs"]["build"]["strategy"]["matrix"]["include"]
+
+
 def runners(workflow) -> list[str]:
-    return [entry["os"] for entry in workflow["jobs"]["build"]["strategy"]["matrix"]["include"]]
+    return [entry["os"] for entry in matrix(workflow)]
 
 
 def test_every_action_is_pinned_to_the_major_version_it_is_used_with(workflow):
@@ -76,19 +82,19 @@ def test_the_macos_deployment_target_is_the_one_dev_py_builds_for_and_info_plist
 
 
 def test_the_deb_promises_no_older_glibc_than_the_runner_builds_against(workflow):
-    (linux,) = [r for r in runners(workflow) if r.startswith("ubuntu")]
+    linux = {r for r in runners(workflow) if r.startswith("ubuntu")}
     control = (ROOT / "packaging" / "linux" / "control").read_text()
     promised = tuple(int(p) for p in re.search(r"libc6 \(>= (\d+)\.(\d+)\)", control).groups())
-    assert promised >= UBUNTU_GLIBC[linux]
+    assert linux and all(promised >= UBUNTU_GLIBC[runner] for runner in linux)
 
 
-def expected_artifacts(runner: str) -> list[str]:
-    v = build.version()
+def expected_artifacts(runner: str, kind: str) -> list[str]:
+    v, flavour = build.version(), (build.CUDA if kind == "cuda" else "")
     if runner.startswith("ubuntu"):
-        return [build.tarball_name(v, "x86_64"), build.deb_name(v, "amd64")]
+        return [build.tarball_name(v, "x86_64", flavour), build.deb_name(v, "amd64", flavour)]
     if runner.startswith("macos"):
         return [build.dmg_name(v, MACOS_ARCH[runner])]
-    return [build.WINDOWS_INSTALLER]
+    return [build.windows_installer(flavour)]
 
 
 def test_every_installer_build_py_writes_is_uploaded_and_attached_to_the_release(workflow):
@@ -98,15 +104,68 @@ def test_every_installer_build_py_writes_is_uploaded_and_attached_to_the_release
     attached = attach["files"].split()
     assert attach["fail_on_unmatched_files"] is True
     assert all(p.startswith("dist/") for p in uploaded)
-    for runner in runners(workflow):
-        for name in expected_artifacts(runner):
-            assert any(fnmatch.fnmatch(f"dist/{name}", p) for p in uploaded), (runner, name)
-            assert any(fnmatch.fnmatch(f"dist/{name}", p) for p in attached), (runner, name)
+    names = []
+    for entry in matrix(workflow):
+        for name in expected_artifacts(entry["os"], entry["build"]):
+            assert any(fnmatch.fnmatch(f"dist/{name}", p) for p in uploaded), (entry, name)
+            assert any(fnmatch.fnmatch(f"dist/{name}", p) for p in attached), (entry, name)
+            names.append(name)
+    assert len(set(names)) == len(names)  # merged into one folder: no installer overwrites another
     assert build.dmg_name("1.0", "arm64").endswith("-arm64.dmg")
     (download,) = steps(workflow, "release")[:1]
     assert download["uses"].startswith("actions/download-artifact")
     assert download["with"]["path"] == "dist" and download["with"]["merge-multiple"] is True
-    assert fnmatch.fnmatch(upload["with"]["name"].replace("${{ matrix.os }}", "macos-14"), download["with"]["pattern"])
+    artifact = upload["with"]["name"]
+    assert "${{ matrix.os }}" in artifact and "${{ matrix.build }}" in artifact  # one artifact per matrix entry
+    assert fnmatch.fnmatch(artifact.replace("${{ matrix.os }}", "macos-14").replace("${{ matrix.build }}", "metal"),
+                           download["with"]["pattern"])
+
+
+def test_linux_and_windows_each_get_a_cpu_and_a_cuda_installer_and_the_mac_metal(workflow):
+    entries = {(e["os"], e["build"]) for e in matrix(workflow)}
+    assert len(entries) == len(matrix(workflow))
+    assert entries == {("ubuntu-22.04", "cpu"), ("windows-2022", "cpu"), ("macos-14", "metal"),
+                       ("ubuntu-22.04", "cuda"), ("windows-2022", "cuda")}
+
+
+def test_linux_and_windows_build_cpu_variants_and_cuda_merges_over_them(workflow):
+    env = workflow["jobs"]["build"]["env"]
+    assert env["PONDER_CPU_VARIANTS"] == "${{ matrix.build != 'metal' && '1' || '0' }}"  # dev.py's switch
+    assert env["CMAKE_ARGS"] == "${{ matrix.build == 'cuda' && '-DGGML_CUDA=on' || '' }}"
+    flags = dict(t[2:].split("=", 1) for t in dev.merge_cmake_args(dev.CPU_VARIANT_FLAGS, "-DGGML_CUDA=on").split())
+    assert flags["GGML_BACKEND_DL"] == "ON" and flags["GGML_CPU_ALL_VARIANTS"] == "ON"
+    assert flags["CMAKE_CUDA_ARCHITECTURES"] == dev.CUDA_ARCHITECTURES
+
+
+def cuda_steps(workflow) -> dict[str, dict]:
+    found = {s["name"]: s for s in steps(workflow) if s.get("uses", "").startswith("Jimver/cuda-toolkit")}
+    assert set(found) == {"CUDA toolkit (Linux)", "CUDA toolkit (Windows)"}
+    return found
+
+
+def test_the_cuda_toolkit_is_installed_for_cuda_builds_only_in_a_version_that_builds_every_listed_gpu(workflow):
+    for name, s in cuda_steps(workflow).items():
+        os_name = name[name.index("(") + 1:-1]
+        assert s["if"] == f"matrix.build == 'cuda' && runner.os == '{os_name}'"
+        major = int(s["with"]["cuda"].split(".")[0])
+        architectures = [int(a.split("-")[0]) for a in dev.CUDA_ARCHITECTURES.split(";")]
+        assert min(architectures) >= CUDA_OLDEST_ARCH[major], (s["with"]["cuda"], dev.CUDA_ARCHITECTURES)
+    assert len({s["with"]["cuda"] for s in cuda_steps(workflow).values()}) == 1  # one toolkit for both installers
+    build_at = steps(workflow).index(step(workflow, "Set up (builds llama-cpp-python once, for this matrix entry's "
+                                                    "build)"))
+    assert all(steps(workflow).index(s) < build_at for s in cuda_steps(workflow).values())
+
+
+def test_the_cuda_toolkit_brings_the_runtime_libraries_the_spec_ships(workflow):
+    found = cuda_steps(workflow)
+    windows = json.loads(found["CUDA toolkit (Windows)"]["with"]["sub-packages"])
+    linux = json.loads(found["CUDA toolkit (Linux)"]["with"]["sub-packages"])
+    linux_other = json.loads(found["CUDA toolkit (Linux)"]["with"]["non-cuda-sub-packages"])
+    assert build.CUDA_RUNTIME == ("cudart", "cublas", "cublasLt")  # cuBLASLt comes in cuBLAS's package
+    assert {"nvcc", "cudart", "cublas", "cublas_dev"} <= set(windows)
+    assert {"nvcc", "cudart-dev"} <= set(linux) and {"libcublas", "libcublas-dev"} <= set(linux_other)
+    spec = (ROOT / "packaging" / "ponder.spec").read_text()
+    assert 'os.environ.get("CUDA_PATH")' in spec  # the variable the action sets
 
 
 def test_one_release_job_with_write_permission_needs_every_build(workflow):
@@ -148,6 +207,8 @@ def test_the_frozen_app_is_smoke_tested_on_every_os_cpu_only(workflow):
     assert "if" not in smoke  # Windows included
     run = smoke["run"]
     assert '"$BIN" selftest --gpu-layers 0 && "$BIN" selftest --gui --gpu-layers 0' in run
+    # a lower CPU variant still answers in the bundle (the lowest: what a PC without AVX gets)
+    assert 'if [ "$PONDER_CPU_VARIANTS" = 1 ]; then PONDER_CPU_VARIANT=x64 "$BIN" selftest --gpu-layers 0; fi' in run
     binaries = dict(re.findall(r"(\w+|\*)\) BIN=(\S+) ;;", run))
     assert binaries == {"macOS": "dist/Ponder.app/Contents/MacOS/Ponder", "Windows": "dist/Ponder/ponder-cli.exe",
                         "*": "dist/Ponder/Ponder"}
