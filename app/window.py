@@ -145,6 +145,7 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
         self.sidebar.delete_requested.connect(self._delete)
         self.composer.send.connect(self.send)
         self.composer.stop.connect(self.stop)
+        self.composer.draft_changed.connect(self.read_ahead)
         self.chat.show_context.connect(self._show_context)
         self.chat.think_more.connect(self.think_more)
         self.documents.index_requested.connect(self.index)
@@ -356,6 +357,14 @@ class MainWindow(ModelsMixin, TurnsMixin, QMainWindow):
             question, self.conversation_id, options, on_event=self._on_answer_event, on_done=self._on_answer,
             on_failed=self._on_answer_failed)
         return self.answer_job
+
+    def read_ahead(self, draft: str) -> Job | None:
+        """Typing paused on a question with documents: its sources are read while the person goes on."""
+        if self.model_info is None or self.answer_job is not None or self._editing is not None:
+            return None
+        job = self.bridge.read_ahead(draft, self.conversation_id, self.options())
+        self.composer.show_reading(job)
+        return job
 
     def _start_answer(self, widget: AnswerWidget, retry_of: AnswerWidget | None = None) -> None:
         self.answer_widget, self._retry_of = widget, retry_of
