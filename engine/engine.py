@@ -26,10 +26,14 @@ from engine.runtime.session import CancelFn, LoadSettings, ModelSession, chunk_w
 log = logging.getLogger(__name__)
 
 # A question asked while its draft is read ahead waits for the chunk under way, so read-ahead chunks are sized
-# to take about this long at the rate prompts were last read (read_tok_s). Measured on the 2-core machine: the
-# 1.5B reads 16-21 tokens/s, so its chunks are 8-10 tokens (a 128-token chunk would hold the question up to 8 s);
-# Gemma 3 270M reads ~300/s and keeps 128.
-READ_AHEAD_WAIT_S = 0.5
+# to take about this long at the rate prompts were last read (read_tok_s, measured on every prompt of 64 tokens or
+# more, the instructions read after loading included). On the 2-core development machine the 1.5B read prompts
+# at 16-21 tokens/s in 128-token chunks (and decodes 11 tokens/s one at a time), so its read-ahead chunks are
+# 16-21 tokens and take 1-1.5 s, where a 128-token chunk would hold the question up 6-8 s; Gemma 3 270M (~300
+# tokens/s) keeps 128. Smaller chunks would answer Enter sooner but read slower: a token alone costs the 1.5B
+# ~90 ms here, one in a 128-token chunk 48-62 ms (how fast 16-token chunks read could not be timed on a quiet
+# machine yet; `ponder bench --only documents_ttft_typed` prints how much each read-ahead got through).
+READ_AHEAD_WAIT_S = 1.0
 
 
 def common_start(a: list[int], b: list[int]) -> list[int]:

@@ -19,16 +19,16 @@ OPTIONS = AskOptions(max_tokens=12, collection="towns", sampling=SamplingSetting
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, embedder):
     docs = tmp_path_factory.mktemp("towns")
-    for i in range(40):  # too much to send whole: questions get passages
-        (docs / f"f{i}.txt").write_text(f"Record {i}: the warehouse in town {i} stores {i * 7} crates of pears. " * 8)
-    (docs / "lighthouse.txt").write_text("The lighthouse keeper polished the lens every morning with chalk. " * 8)
+    for i in range(60):  # too much to send whole: questions get passages
+        (docs / f"f{i}.txt").write_text(f"Record {i}: the warehouse in town {i} stores {i * 7} crates of pears. " * 4)
+    (docs / "lighthouse.txt").write_text("The lighthouse keeper polished the lens every morning with chalk. " * 4)
     lib = Library(tmp_path_factory.mktemp("lib") / "index.sqlite3", embedder)
     lib.index("towns", [str(docs)])
     yield lib
     lib.store.close()  # not lib.close(): the embedder is the session's
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def gemma(engine, library):
     engine.library = library
     yield engine
@@ -45,12 +45,15 @@ def reader(tiny_model, library):
     e.unload()
 
 
-def test_read_ahead_then_ask_gives_the_plain_answer_reading_only_the_question(gemma):
+@pytest.fixture(scope="module")
+def plain(gemma):
+    """The question asked on an empty cache, nothing read ahead."""
     gemma.session.clear()
-    gemma.warm(OPTIONS)
-    plain = gemma.ask(QUESTION, options=OPTIONS)
+    return gemma.ask(QUESTION, options=OPTIONS)
+
+
+def test_read_ahead_then_ask_gives_the_plain_answer_reading_only_the_question(gemma, plain):
     gemma.session.clear()
-    gemma.warm(OPTIONS)
     read = gemma.read_ahead(DRAFT, options=OPTIONS)
     assert not read.skipped and not read.stopped and read.evaluated > 100 and read.cached == read.start
     assert read.context == plain.context  # the draft found the question's passages
@@ -60,9 +63,7 @@ def test_read_ahead_then_ask_gives_the_plain_answer_reading_only_the_question(ge
     assert answer.usage.evaluated_tokens == answer.usage.prompt_tokens - read.start < 40
 
 
-def test_a_read_ahead_of_other_passages_changes_nothing_in_the_answer(gemma):
-    gemma.session.clear()
-    plain = gemma.ask(QUESTION, options=OPTIONS)
+def test_a_read_ahead_of_other_passages_changes_nothing_in_the_answer(gemma, plain):
     gemma.session.clear()
     read = gemma.read_ahead("What is kept in the warehouse of town 23", options=OPTIONS)
     assert read.evaluated and read.context != plain.context
