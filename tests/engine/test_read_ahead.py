@@ -7,7 +7,7 @@ import pytest
 
 from engine import AskOptions, Engine, LoadSettings, SamplingSettings, ThinkingRequest
 from engine.engine import READ_AHEAD_WAIT_S
-from engine.rag.library import Library
+from engine.rag.library import Library, Passages
 from engine.runtime.session import chunk_within
 
 QUESTION = "How many crates does the warehouse in town 17 store?"
@@ -24,6 +24,10 @@ def library(tmp_path_factory, embedder):
     (docs / "lighthouse.txt").write_text("The lighthouse keeper polished the lens every morning with chalk. " * 4)
     lib = Library(tmp_path_factory.mktemp("lib") / "index.sqlite3", embedder)
     lib.index("towns", [str(docs)])
+    # One passage a question: the town files are alike but for their numbers, so which two come second and third
+    # changes with any word of the question (a real draft's passages differ like that too; the bench counts how
+    # often). These tests need a draft that finds its question's passages, and one that does not.
+    lib.passages = Passages(k=1)
     yield lib
     lib.store.close()  # not lib.close(): the embedder is the session's
 
@@ -88,8 +92,12 @@ def test_a_follow_up_draft_never_throws_away_the_conversations_cached_turns(read
     reader.session.clear()
     first = reader.ask(QUESTION, options=OPTIONS)
     cached = list(reader.session.tokens)
-    other = reader.read_ahead("And what did the lighthouse keeper polish", conversation_id=first.conversation_id,
-                              options=OPTIONS)
+    reader.library.passages = Passages(k=2)  # a follow-up is searched with the question before it: town 17 first
+    try:
+        other = reader.read_ahead("And what did the lighthouse keeper polish", conversation_id=first.conversation_id,
+                                  options=OPTIONS)
+    finally:
+        reader.library.passages = Passages(k=1)
     assert any(s.path.endswith("lighthouse.txt") for s in other.sources)  # a new passage, before the turns
     assert other.skipped and other.evaluated == 0 and reader.session.tokens == cached
     same = reader.read_ahead("Say that again about town 17", conversation_id=first.conversation_id, options=OPTIONS)
