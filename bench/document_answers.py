@@ -178,7 +178,7 @@ def bench_documents_ttft_typed() -> list[Result]:
     app does once typing pauses), against the same question asked cold in the same run (the fixed start read after
     loading, nothing else); how often the draft's passages were the question's, and whether the answers agree."""
     cold, typed = [], []
-    matched = same = 0
+    matched = same = same_prompt = 0
     for i, (q, _suffix, _page) in enumerate(questions()):
         _fresh(warm=True)
         a = _ask(q, NOW)
@@ -188,10 +188,12 @@ def bench_documents_ttft_typed() -> list[Result]:
         typed.append(b.timings.ttft_s)
         matched += read.context == b.context
         same += a.text == b.text
+        same_prompt += a.prompt == b.prompt
         _say(f"  {i + 1}: cold {a.timings.ttft_s:.1f} s ({a.usage.evaluated_tokens} read) | typed "
              f"{b.timings.ttft_s:.1f} s ({b.usage.evaluated_tokens} read; {read.evaluated} of {read.start} read "
              f"ahead{', stopped' if read.stopped else ''}) | passages "
-             f"{'same' if read.context == b.context else 'other'} | answers {'same' if a.text == b.text else 'DIFFER'}")
+             f"{'same' if read.context == b.context else 'other'} | prompts "
+             f"{'same' if a.prompt == b.prompt else 'DIFFER'} | answers {'same' if a.text == b.text else 'DIFFER'}")
     n = len(typed)
     return [
         Result("documents_ttft_typed_median", "s", round(statistics.median(typed), 2),
@@ -199,6 +201,7 @@ def bench_documents_ttft_typed() -> list[Result]:
         Result("documents_ttft_typed_p90", "s", round(_p90(typed), 2), round(_p90(cold), 2), "<=1.0"),
         Result("documents_ttft_typed_goal", "s", round(statistics.median(typed), 2), 8.0, "value<=8"),
         Result("read_ahead_passages_match", "fraction", round(matched / n, 3), 1.0, ">=0"),
+        Result("read_ahead_same_prompt", "fraction", round(same_prompt / n, 3), 1.0, ">=1.0"),
         Result("read_ahead_same_answer", "fraction", round(same / n, 3), 1.0, ">=1.0"),
     ]
 
