@@ -7,7 +7,9 @@ A job's signals are re-emitted on the GUI thread, so a slot connected just after
 submitting still sees every event.
 Cancelling sets a flag the engine checks between tokens and files.
 
-The model and everything that uses it (load, ask) live on the `engine` lane.
+The model and everything that uses it (load, ask) live on the `engine` lane. Reading ahead a question still
+being typed runs there too, as a job that yields: any job submitted to the lane after it stops it first, so a
+question asked meanwhile waits for one chunk at most.
 Downloads have their own lane. Indexing and short reads (the conversation list,
 collections, settings) run on the `documents` lane, so the sidebar and a long
 indexing job never wait behind an answer, nor an answer behind them. The
@@ -26,8 +28,8 @@ from typing import Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine import (Answerer, ApiServer, AskOptions, Cancelled, Engine, Failure, History, Library, LoadSettings,
-                    ModelService, PonderError, RemoteEndpoint, RemoteEngine, ServeSettings, Settings, data_dir,
-                    get_secret, pull_model, save_endpoint, set_secret)
+                    ModelService, PonderError, Progress, RemoteEndpoint, RemoteEngine, ServeSettings, Settings,
+                    data_dir, get_secret, pull_model, save_endpoint, set_secret)
 
 log = logging.getLogger(__name__)
 LANES = ("engine", "documents", "downloads", "server")  # server: starting and stopping `ponder serve`
@@ -66,10 +68,12 @@ class Job(QObject):
 
     _ids = itertools.count(1)
 
-    def __init__(self, label: str, lane: str, fn: Callable[["Job"], object], relay: Relay) -> None:
+    def __init__(self, label: str, lane: str, fn: Callable[["Job"], object], relay: Relay,
+                 yields: bool = False) -> None:
         super().__init__()
         self.id = next(self._ids)
         self.label, self.lane, self.fn, self._relay = label, lane, fn, relay
+        self.yields = yields  # work done only while the lane is idle: the next job submitted cancels it
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -146,12 +150,16 @@ class Bridge(QObject):
 
     # -- the door -------------------------------------------------------------------------------
     def submit(self, label: str, lane: str, fn: Callable[[Job], object], *, on_done=None, on_failed=None,
-               on_event=None) -> Job:
-        """Run `fn(job)` on `lane`'s thread; callbacks run on the GUI thread."""
-        job = Job(label, lane, fn, self._relay)
+               on_event=None, yields: bool = False) -> Job:
+        """Run `fn(job)` on `lane`'s thread; callbacks run on the GUI thread. A job that `yields` to the lane's
+        next one is cancelled when that one is submitted (it ends within a chunk, then the next one runs)."""
+        job = Job(label, lane, fn, self._relay, yields)
         for signal, slot in ((job.done, on_done), (job.failed, on_failed), (job.event, on_event)):
             if slot is not None:
                 signal.connect(slot)
+        for waiting in self._pending[lane]:
+            if waiting.yields:
+                waiting.cancel()
         self._pending[lane].append(job)
         self._runners[lane].post.emit(job)
         return job
@@ -163,6 +171,10 @@ class Bridge(QObject):
 
     def is_busy(self, lane: str) -> bool:
         return bool(self._pending[lane])
+
+    def is_working(self, lane: str) -> bool:
+        """Whether `lane` has a job that does not yield (a read-ahead would wait behind it)."""
+        return any(not job.yields for job in self._pending[lane])
 
     # -- engine lane ----------------------------------------------------------------------------
     def load_model(self, settings: Settings, **callbacks) -> Job:
@@ -180,6 +192,18 @@ class Bridge(QObject):
         return self.submit("Answering", "engine", lambda job: self.answerer.ask(
             question, conversation_id=conversation_id, options=options, on_event=job.emit,
             is_cancelled=job.is_cancelled), **callbacks)
+
+    def read_ahead(self, draft: str, conversation_id: int | None, options: AskOptions, **callbacks) -> Job | None:
+        """Read the passages of a question still being typed into the model's cache (`Answerer.read_ahead`), while
+        the engine lane is idle: None when another job is there. It yields to any job submitted after it (a newer
+        draft's read-ahead too). Its events are Progress ("Reading sources"), its result a ReadAhead."""
+        if self.is_working("engine"):
+            return None
+        def run(job: Job):
+            read = lambda done, total: job.emit(Progress(done, total, "Reading sources"))
+            return self.answerer.read_ahead(draft, conversation_id=conversation_id, options=options,
+                                            is_cancelled=job.is_cancelled, on_read=read)
+        return self.submit("Reading ahead", "engine", run, yields=True, **callbacks)
 
     def ask_again(self, conversation_id: int, options: AskOptions, **callbacks) -> Job:
         """Think more: the last question of `conversation_id` answered again in place of its answer, as one job on

@@ -107,6 +107,7 @@ class MainWindow(ModelsMixin, TurnsMixin, AnswersMixin, ConversationsMixin, Docu
         self.sidebar.delete_requested.connect(self._delete)
         self.composer.send.connect(self.send)
         self.composer.stop.connect(self.stop)
+        self.composer.draft_changed.connect(self.read_ahead)
         self.chat.show_context.connect(self._show_context)
         self.chat.think_more.connect(self.think_more)
         self.documents.index_requested.connect(self.index)

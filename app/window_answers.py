@@ -44,6 +44,14 @@ class AnswersMixin:
             on_failed=self._on_answer_failed)
         return self.answer_job
 
+    def read_ahead(self, draft: str) -> Job | None:
+        """Typing paused on a question with documents: its sources are read while the person goes on."""
+        if self.model_info is None or self.answer_job is not None or self._editing is not None:
+            return None
+        job = self.bridge.read_ahead(draft, self.conversation_id, self.options())
+        self.composer.show_reading(job)
+        return job
+
     def _start_answer(self, widget: AnswerWidget, retry_of: AnswerWidget | None = None) -> None:
         self.answer_widget, self._retry_of = widget, retry_of
         self._answering_in = self.conversation_id

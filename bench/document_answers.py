@@ -1,5 +1,6 @@
-"""Answers from documents: how long the first token takes (documents_ttft, followup_ttft) and how many passage
-tokens right answers need (documents_budget), on the document eval's questions (bench/retrieval_eval.py).
+"""Answers from documents: how long the first token takes (documents_ttft, followup_ttft, documents_ttft_typed) and
+how many passage tokens right answers need (documents_budget), on the document eval's questions
+(bench/retrieval_eval.py).
 
 Every question is a new conversation, greedy, thinking Off (the answer follows "Final answer:"), on the model
 `ponder bench --model` names (the default chat model unless told) with the app's 4,096-token context.
@@ -29,6 +30,7 @@ COLLECTION = "eval"
 OFF = AskOptions(max_tokens=64, sampling=SamplingSettings(temperature=0, repeat_penalty=1.0),
                  thinking=ThinkingRequest(0), collection=COLLECTION)
 FOLLOW_UP = "Quote the sentence of the sources that says so."
+TYPING_WPM = 40  # documents_ttft_typed: how fast the question is typed while its draft is read ahead
 SPLIT = "tuning"  # set by the runner from --split
 LIMIT: int | None = None  # set by the runner from --limit
 
@@ -158,6 +160,50 @@ def bench_followup_ttft() -> list[Result]:
              f"{b.timings.ttft_s:.1f} s ({b.usage.evaluated_tokens} read, {b.usage.reused_tokens} reused)")
     return [Result("followup_ttft", "s", round(statistics.median(follow), 2), round(statistics.median(first), 2),
                    "<=0.3")]
+
+
+def _typed(question: str):
+    """The question typed at TYPING_WPM while its draft (the question without its last word) is read ahead, then
+    asked: the read-ahead, and the answer."""
+    e = engine()
+    typing_s = len(question.split()) * 60 / TYPING_WPM
+    draft = question.rsplit(None, 1)[0]
+    start = time.perf_counter()
+    read = e.read_ahead(draft, options=OFF, is_cancelled=lambda: time.perf_counter() - start > typing_s)
+    return read, _ask(question, NOW)
+
+
+def bench_documents_ttft_typed() -> list[Result]:
+    """Time to first token when the question's sources were read while it was typed (Engine.read_ahead, as the
+    app does once typing pauses), against the same question asked cold in the same run (the fixed start read after
+    loading, nothing else); how often the draft's passages were the question's, and whether the answers agree."""
+    cold, typed = [], []
+    matched = same = same_prompt = 0
+    for i, (q, _suffix, _page) in enumerate(questions()):
+        _fresh(warm=True)
+        a = _ask(q, NOW)
+        _fresh(warm=True)
+        read, b = _typed(q)
+        cold.append(a.timings.ttft_s)
+        typed.append(b.timings.ttft_s)
+        matched += read.context == b.context
+        same += a.text == b.text
+        same_prompt += a.prompt == b.prompt
+        _say(f"  {i + 1}: cold {a.timings.ttft_s:.1f} s ({a.usage.evaluated_tokens} read) | typed "
+             f"{b.timings.ttft_s:.1f} s ({b.usage.evaluated_tokens} read; {read.evaluated} of {read.start} read "
+             f"ahead{', stopped' if read.stopped else ''}) | passages "
+             f"{'same' if read.context == b.context else 'other'} | prompts "
+             f"{'same' if a.prompt == b.prompt else 'DIFFER'} | answers {'same' if a.text == b.text else 'DIFFER'}")
+    n = len(typed)
+    return [
+        Result("documents_ttft_typed_median", "s", round(statistics.median(typed), 2),
+               round(statistics.median(cold), 2), "<=1.0"),
+        Result("documents_ttft_typed_p90", "s", round(_p90(typed), 2), round(_p90(cold), 2), "<=1.0"),
+        Result("documents_ttft_typed_goal", "s", round(statistics.median(typed), 2), 8.0, "value<=8"),
+        Result("read_ahead_passages_match", "fraction", round(matched / n, 3), 1.0, ">=0"),
+        Result("read_ahead_same_prompt", "fraction", round(same_prompt / n, 3), 1.0, ">=1.0"),
+        Result("read_ahead_same_answer", "fraction", round(same / n, 3), 1.0, ">=1.0"),
+    ]
 
 
 def bench_documents_budget() -> list[Result]:

@@ -72,6 +72,7 @@ def _registry(sweep: SweepOptions) -> dict[str, Callable[[], list[Result]]]:
             "retrieval_quality": documents.bench_retrieval_quality,
             "documents_ttft": document_answers.bench_documents_ttft,
             "followup_ttft": document_answers.bench_followup_ttft,
+            "documents_ttft_typed": document_answers.bench_documents_ttft_typed,
             "documents_budget": document_answers.bench_documents_budget, "gui_stall": gui.bench_gui_stall,
             "download": remote.bench_download, "remote_decode": remote.bench_remote_decode,
             "verify_cost": speculative.bench_verify_cost, "spec_documents": speculative.bench_spec_documents,

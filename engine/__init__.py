@@ -11,8 +11,8 @@ from engine.chat.templates import FORMATS, Message
 from engine.engine import Engine
 from engine.errors import (Cancelled, CollectionError, DocumentError, GenerationError, HistoryError, ModelError,
                            PonderError, RemoteError)
-from engine.events import (Answer, ConversationStarted, Failure, Progress, Source, ThinkingReport, Timings, Token,
-                           Usage)
+from engine.events import (Answer, ConversationStarted, Failure, Progress, ReadAhead, Source, ThinkingReport, Timings,
+                           Token, Usage)
 from engine.links import is_safe_link
 from engine.models.catalog import CatalogEntry, load_catalog
 from engine.models.default import DEFAULT_MODEL
@@ -39,8 +39,9 @@ __all__ = [
     "CollectionSummary", "Conversation", "ConversationStarted", "DEFAULT_MODEL", "DocumentContext", "DocumentError",
     "Engine", "Failure", "FORMATS", "GenerationError", "GenerationSettings", "History", "HistoryError", "Hit",
     "HUB_TOKEN", "IndexReport", "Library", "LoadSettings", "Message", "ModelEntry", "ModelError", "ModelInfo",
-    "PonderError", "Progress", "Registry", "RemoteEndpoint", "RemoteEngine", "RemoteError", "SamplingSettings",
-    "Settings", "Source", "StoredMessage", "ThinkingReport", "ThinkingRequest", "Timings", "Token", "Usage",
+    "PonderError", "Progress", "ReadAhead", "Registry", "RemoteEndpoint", "RemoteEngine", "RemoteError",
+    "SamplingSettings", "Settings", "Source", "StoredMessage", "ThinkingReport", "ThinkingRequest", "Timings", "Token",
+    "Usage",
     "config_dir", "data_dir", "delete_secret", "detect_backend", "get_secret", "inspect_model", "load_catalog",
     "load_endpoints", "models_dir", "pull_model", "read_json", "remove_endpoint", "save_endpoint", "set_secret",
     "write_json_atomic",

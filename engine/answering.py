@@ -20,13 +20,14 @@ from typing import Callable
 
 from engine.chat.history import History, StoredMessage
 from engine.chat.recorder import AnswerRecorder
-from engine.events import Answer, ConversationStarted, Source
+from engine.events import Answer, ConversationStarted, ReadAhead, Source
 from engine.options import AskOptions
 from engine.paths import data_dir
 from engine.rag.library import INSTRUCTION, DocumentContext, Library
 
 EventFn = Callable[[object], None]
 CancelFn = Callable[[], bool]
+ReadFn = Callable[[int, int], None]  # (tokens read so far, tokens to read)
 TITLE_CHARS = 60  # a new conversation is titled with the start of its first question
 DOCUMENT_MARGIN = 64  # tokens kept free between the documents and the answer reserve (separators, the turn)
 
@@ -143,16 +144,35 @@ class Answerer(ABC):
         recorder.finish("cancelled" if answer.stop_reason == "cancelled" else "complete", meta, answer.text)
         return answer
 
-    def _conversation_options(self, conversation_id: int, options: AskOptions) -> AskOptions:
+    def read_ahead(self, draft: str, *, conversation_id: int | None = None, options: AskOptions = AskOptions(),
+                   is_cancelled: CancelFn | None = None, on_read: ReadFn | None = None) -> ReadAhead:
+        """While `draft` is still being typed, read what asking it would read before its own words: the passages
+        chosen for the draft, the instructions and the turns before. Nothing is written, and the answer, when the
+        question is asked, is the one it would be anyway. This answerer reads nothing ahead."""
+        return ReadAhead(skipped="This answerer does not read ahead.")
+
+    def _draft(self, draft: str, conversation_id: int | None,
+               options: AskOptions) -> tuple[AskOptions, list[StoredMessage], DocumentContext | None]:
+        """What asking `draft` now would be given — the conversation's options, its messages, the documents —
+        found as `ask` finds them, writing nothing."""
+        if conversation_id is not None:
+            options = self._conversation_options(conversation_id, options, save=False)
+        else:
+            options = replace(options, collection=options.collection or None)
+        earlier = self.history.messages(conversation_id) if conversation_id is not None else []
+        documents = self._documents(draft, earlier, options) if options.collection else None
+        return options, earlier, documents
+
+    def _conversation_options(self, conversation_id: int, options: AskOptions, save: bool = True) -> AskOptions:
         """The options as this conversation adds to them. A collection named with a question stays attached to
         its conversation: later questions use it too, until another one is named ("" detaches). `remember`
-        goes into the conversation's settings."""
+        goes into the conversation's settings (unless `save` is False)."""
         conversation = self.history.conversation(conversation_id)  # HistoryError when it does not exist
         attached = conversation.settings.get("collection") or None
         settings = {**conversation.settings, **dict(options.remember)}
         if options.collection is not None:
             settings["collection"] = options.collection or None
-        if settings != conversation.settings:
+        if save and settings != conversation.settings:
             self.history.update_settings(conversation_id, settings)
         return replace(options, collection=attached if options.collection is None else options.collection or None)
 

@@ -6,15 +6,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from engine.answering import Answerer, joined, question_answer_pairs
+from engine.answering import Answerer, ReadFn, documents_given, joined, question_answer_pairs
 from engine.budget.driver import PromptParts, ThinkingRequest, ThinkingRun, prompt_parts
 from engine.budget.formats import SCAFFOLD_COMPLETION, SCAFFOLD_INSTRUCTION_CITED, ThinkingSupport, thinking_support
 from engine.chat.history import History, StoredMessage
 from engine.chat.prompt import PackedPrompt, answer_reserve, pack_prompt
 from engine.chat.recorder import AnswerRecorder
 from engine.chat.templates import Message, render_template, resolve_format
-from engine.errors import ModelError
-from engine.events import Answer, Progress, ThinkingReport, Timings, Usage
+from engine.errors import Cancelled, ModelError
+from engine.events import Answer, Progress, ReadAhead, ThinkingReport, Timings, Usage
 from engine.models.builtin import find_builtin
 from engine.models.inspect import ModelInfo
 from engine.models.registry import Registry
@@ -23,9 +23,25 @@ from engine.rag.library import INSTRUCTION, Library
 from engine.runtime.backend import Backend, detect_backend
 from engine.runtime.draft import DraftDecision, DraftModel, attach_draft
 from engine.runtime.loop import GenerationSettings, Generated, generate
-from engine.runtime.session import CancelFn, LoadSettings, ModelSession
+from engine.runtime.session import CancelFn, LoadSettings, ModelSession, chunk_within
 
 log = logging.getLogger(__name__)
+
+# A question asked while its draft is read ahead waits for the chunk under way, so read-ahead chunks are sized
+# to take about this long at the rate prompts were last read (read_tok_s, measured on every prompt of 64 tokens or
+# more, the instructions read after loading included). On the 2-core development machine the 1.5B read prompts
+# at 16-21 tokens/s in 128-token chunks (and decodes 11 tokens/s one at a time), so its read-ahead chunks are
+# 16-21 tokens and take 1-1.5 s, where a 128-token chunk would hold the question up 6-8 s; Gemma 3 270M (~300
+# tokens/s) keeps 128. Smaller chunks would answer Enter sooner but read slower: a token alone costs the 1.5B
+# ~90 ms here, one in a 128-token chunk 48-62 ms (how fast 16-token chunks read could not be timed on a quiet
+# machine yet; `ponder bench --only documents_ttft_typed` prints how much each read-ahead got through).
+READ_AHEAD_WAIT_S = 1.0
+
+
+def common_start(a: list[int], b: list[int]) -> list[int]:
+    """The tokens `a` and `b` both begin with."""
+    n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return a[:n]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +195,55 @@ class Engine(Answerer):
                 options.system_prompt
             return self.prepare_prompt(question, [], replace(options, system_prompt=system), parts).tokens
 
-        a, b = tokens("Why?", "[1] a.txt\nOne."), tokens("How many are there?", "[1] b.md\nTwo.")
-        fixed = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        prefix = a[:fixed]
-        if not prefix or session.tokens[:fixed] == prefix:
+        prefix = common_start(tokens("Why?", "[1] a.txt\nOne."), tokens("How many are there?", "[1] b.md\nTwo."))
+        if not prefix or session.tokens[:len(prefix)] == prefix:
             return 0
         before = session.evaluated
         session.prepare(prefix, is_cancelled)
         return session.evaluated - before
+
+    def read_ahead(self, draft: str, *, conversation_id: int | None = None, options: AskOptions = AskOptions(),
+                   is_cancelled: CancelFn | None = None, on_read: ReadFn | None = None) -> ReadAhead:
+        """While `draft` is still being typed (with a collection to answer from), find its passages and read the
+        prompt its question will have up to the question's own words — template opening, instructions, system
+        prompt, the numbered passages, the turns before — into the cache, in chunks a question asked meanwhile
+        waits at most READ_AHEAD_WAIT_S for. When the question is asked and gets the same passages, only its own
+        tokens are left to read; when it gets others, the cache simply does not match. Either way the prompt is
+        the one asking gives, built afresh. A stop keeps what was read. Loads no model and writes nothing.
+
+        In a conversation whose turns the cache holds, reading never throws them away: a draft whose passages
+        would come before them (new passages for a follow-up) is not read, since a question that adds none needs
+        the turns as they are, and a wrong guess would cost reading them all again."""
+        session, draft = self.session, draft.strip()
+        if session is None or not draft:
+            return ReadAhead(skipped="No model is loaded." if session is None else "Nothing is typed yet.")
+        options, earlier, documents = self._draft(draft, conversation_id, options)
+        if documents is None:
+            return ReadAhead(skipped="No collection is chosen: the instructions were read after loading.")
+        turns = question_answer_pairs(earlier)
+        start = self._question_start(options, documents.text, turns)
+        kept = documents_given(earlier, options.collection)
+        if kept is not None and session.common_prefix(start) < session.common_prefix(
+                self._question_start(options, kept.text, turns)):
+            return ReadAhead(documents.sources, documents.text, len(start), 0, session.common_prefix(start),
+                             skipped="New passages would come before the conversation's turns, which the cache "
+                                     "holds: nothing is read until the question is asked.")
+        before, stopped = session.evaluated, False
+        try:
+            session.read(start, is_cancelled, on_read, chunk_within(READ_AHEAD_WAIT_S, session.read_tok_s))
+        except Cancelled:
+            stopped = True
+        return ReadAhead(documents.sources, documents.text, len(start), session.evaluated - before,
+                         session.common_prefix(start), stopped)
+
+    def _question_start(self, options: AskOptions, documents: str, turns: list[tuple[str, str]]) -> list[int]:
+        """The tokens a question's prompt begins with before its own words, answering from `documents` after
+        `turns`: where two different questions' prompts part."""
+        options = replace(options, system_prompt=joined(options.system_prompt, INSTRUCTION, documents))
+        support = self.thinking_support(self._prompt_format(options))
+        parts = prompt_parts(support, self.thinking_request(options, support), cites=True)
+        tokens = lambda question: self.prepare_prompt(question, turns, options, parts).tokens
+        return common_start(tokens("Why?"), tokens("How many are there?"))
 
     def _banned_in_answer(self, support: ThinkingSupport) -> tuple[int, ...]:
         """A native span's opener may not start a second span inside the answer (single-token openers only)."""

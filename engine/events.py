@@ -103,6 +103,22 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadAhead:
+    """What reading ahead a question still being typed did: the passages it chose for the draft (`context`, as an
+    answer's), how many tokens its prompt starts with before the question's own words (`start`), how many of those
+    it read now (`evaluated`) and how many the cache holds at the end (`cached`). `stopped`: a stop came first
+    (what was read stays); `skipped`: why nothing was read, in words ("" when it read)."""
+
+    sources: tuple[Source, ...] = ()
+    context: str = ""
+    start: int = 0
+    evaluated: int = 0
+    cached: int = 0
+    stopped: bool = False
+    skipped: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """A job failed; `message` is for the person, `detail` for a bug report. `kind`: "error", or "cancelled"
     when the person stopped it (a paused download, a load called off)."""

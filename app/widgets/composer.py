@@ -1,7 +1,7 @@
 """Where a question is written: the text box, the compute-budget slider, the documents choice, Send and Stop."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSlider, QVBoxLayout,
                                QWidget)
@@ -9,6 +9,9 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
 # The slider's stops: thinking tokens per question; None is Auto (the engine decides and stops early).
 BUDGET_STOPS: tuple[int | None, ...] = (0, 128, 256, 512, 1024, 2048, 4096, 8192, None)
 NO_DOCUMENTS = "No documents"
+# A question with documents is read ahead once typing pauses this long: a pause between words (~300 ms at
+# 40 words a minute) does not start a read that the next keystroke would make stale.
+DRAFT_PAUSE_MS = 700
 
 
 def budget_label(budget: int | None) -> str:
@@ -108,6 +111,7 @@ class BudgetSlider(QWidget):
 class Composer(QWidget):
     send = Signal(str)
     stop = Signal()
+    draft_changed = Signal(str)  # typing paused on a question to answer from documents: its text so far
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,10 +140,22 @@ class Composer(QWidget):
         controls.addWidget(self.documents, 1)
         controls.addWidget(self.stop_button)
         controls.addWidget(self.send_button)
+        self.hint = QLabel()  # quiet: "Reading sources… 40%" while a draft is read ahead
+        self.hint.setProperty("role", "hint")
+        self.hint.setAccessibleName("Composer status")
+        self.hint.setVisible(False)
+        self._reads = 0  # read-aheads shown so far: only the latest one's end clears the hint
+        self.draft_timer = QTimer(self)
+        self.draft_timer.setSingleShot(True)
+        self.draft_timer.setInterval(DRAFT_PAUSE_MS)
+        self.draft_timer.timeout.connect(self._draft_paused)
+        self.edit.textChanged.connect(self.draft_timer.start)
+        self.documents.currentIndexChanged.connect(lambda _i: self.draft_timer.start())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 6, 16, 10)
         layout.addWidget(self.edit)
         layout.addLayout(controls)
+        layout.addWidget(self.hint)
         self.edit.submitted.connect(self._submit)
         self.send_button.clicked.connect(self._submit)
         self.edit.stop_requested.connect(self.stop)
@@ -150,9 +166,32 @@ class Composer(QWidget):
         if text and self.send_button.isEnabled():
             self.send.emit(text)
 
+    def _draft_paused(self) -> None:
+        text = self.edit.toPlainText().strip()
+        if text and self.collection() and self.send_button.isEnabled():
+            self.draft_changed.emit(text)
+
+    def show_reading(self, job: QObject | None) -> None:
+        """Say quietly, under the controls, that the sources of the question being typed are read (a bridge job's
+        Progress events), until the job ends or a newer one is shown."""
+        if job is None:
+            return
+        self._reads += 1
+        n = self._reads  # the job is not captured: a job holding itself through its own signal is never freed
+        self._say("Reading sources…")
+        job.event.connect(lambda p: n == self._reads and getattr(p, "total", 0) and self._say(
+            f"Reading sources… {100 * p.done // p.total:.0f}%"))
+        job.finished.connect(lambda: n == self._reads and self._say(""))
+
+    def _say(self, hint: str) -> None:
+        self.hint.setText(hint)
+        self.hint.setVisible(bool(hint))
+
     def set_answering(self, answering: bool) -> None:
         self.send_button.setEnabled(not answering)
         self.stop_button.setEnabled(answering)
+        if answering:
+            self.draft_timer.stop()
 
     def clear(self) -> None:
         self.edit.clear()

@@ -32,6 +32,15 @@ ReadFn = Callable[[int, int], None]  # (prompt tokens evaluated so far, tokens t
 # At the 1.5B's ~70 tokens/s on 2 CPU cores that is under 2 s; smaller batches cost prefill speed.
 PREFILL_CHUNK = 128
 READ_SAMPLE = 64  # a prompt this long or longer measures how fast prompts are read (read_tok_s)
+SMALLEST_CHUNK = 8  # a chunk smaller than this costs more in llama_decode's fixed work than it saves in waiting
+
+
+def chunk_within(seconds: float, tok_s: float | None) -> int:
+    """The largest prompt chunk read in about `seconds` at `tok_s` prompt tokens per second (unknown: the
+    smallest), between SMALLEST_CHUNK and PREFILL_CHUNK."""
+    if not tok_s:
+        return SMALLEST_CHUNK
+    return max(SMALLEST_CHUNK, min(PREFILL_CHUNK, int(seconds * tok_s)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,15 +221,15 @@ class ModelSession:
 
     # -- the KV cache ---------------------------------------------------------------------------
     def evaluate(self, tokens: Sequence[int], is_cancelled: CancelFn | None = None,
-                 on_read: ReadFn | None = None) -> None:
-        """Decode `tokens` after those already in the cache, PREFILL_CHUNK at a time; the cancel flag is checked
-        and `on_read` told before each chunk (and at the end) when there is more than one. A stop keeps what was
+                 on_read: ReadFn | None = None, chunk: int = PREFILL_CHUNK) -> None:
+        """Decode `tokens` after those already in the cache, `chunk` at a time; the cancel flag is checked and
+        `on_read` told before each chunk (and at the end) when there is more than one. A stop keeps what was
         evaluated: asking again reuses it."""
         if len(self.tokens) + len(tokens) > self.n_ctx:
             raise GenerationError(
                 f"The conversation needs {len(self.tokens) + len(tokens):,} tokens but the context holds "
                 f"{self.n_ctx:,}; start a new conversation or load the model with a larger context.")
-        step = min(self.n_batch, PREFILL_CHUNK)
+        step = max(1, min(self.n_batch, chunk))
         if len(tokens) <= step:
             on_read = None  # read at once: nothing to show
         start = time.perf_counter()
@@ -286,17 +295,41 @@ class ModelSession:
         """Make the cache hold exactly `prompt`, evaluating only what is not cached. Returns tokens reused."""
         if not prompt:
             raise GenerationError("The prompt is empty.")
-        common = 0
-        for a, b in zip(self.tokens, prompt):
-            if a != b:
-                break
-            common += 1
+        common = self.common_prefix(prompt)
         # The last prompt token is always re-evaluated: its logits are what the next sample reads.
         keep = min(common, len(prompt) - 1)
         if not self.rewind(keep):
             keep = 0
         self.evaluate(prompt[keep:], is_cancelled, on_read)
         return keep
+
+    def read(self, start: Sequence[int], is_cancelled: CancelFn | None = None, on_read: ReadFn | None = None,
+             chunk: int = PREFILL_CHUNK) -> int:
+        """Make the cache begin with `start` (what a prompt to come will begin with), evaluating only what is not
+        cached, `chunk` tokens at a time. Unlike `prepare`, nothing already cached is evaluated again: no logits
+        are read from here. Returns the tokens evaluated; a stop (Cancelled) keeps the chunks read before it."""
+        common = self.common_prefix(start)
+        if common == len(start):
+            return 0
+        if not self.rewind(common):
+            common = 0
+        measured = self.read_tok_s
+        try:
+            self.evaluate(start[common:], is_cancelled, on_read, chunk)
+        finally:
+            # Small chunks read slower than a prompt is: their rate must not stand for it (the whole-collection
+            # choice and the time left shown while reading use read_tok_s).
+            self.read_tok_s = measured
+        return len(start) - common
+
+    def common_prefix(self, tokens: Sequence[int]) -> int:
+        """How many of `tokens`, from the first, the cache already holds."""
+        common = 0
+        for a, b in zip(self.tokens, tokens):
+            if a != b:
+                break
+            common += 1
+        return common
 
     def sample(self, sampler: internals.LlamaSampler) -> int:
         """Sample the next token from the logits of the last evaluated token."""

@@ -393,3 +393,64 @@ def test_answer_links_open_only_when_safe(qtbot, tmp_path, monkeypatch):
     for url in ("file:///etc/passwd", "smb://host/x", "https://example.org", (tmp_path / "a.md").as_uri()):
         view.anchorClicked.emit(markdown.QUrl(url))
     assert opened == ["https://example.org", (tmp_path / "a.md").as_uri()]
+
+
+def test_a_pause_in_typing_a_question_with_documents_asks_for_a_read_ahead_once(qtbot):
+    c = Composer()
+    qtbot.addWidget(c)
+    c.draft_timer.setInterval(50)
+    drafts = []
+    c.draft_changed.connect(drafts.append)
+    qtbot.keyClicks(c.edit, "How many")
+    qtbot.wait(200)
+    assert drafts == []  # no collection chosen: nothing to read ahead
+    with qtbot.waitSignal(c.draft_changed, timeout=2_000):
+        c.set_collection("Notes")  # choosing one counts as a change
+    assert drafts == ["How many"]
+    with qtbot.waitSignal(c.draft_changed, timeout=2_000):
+        qtbot.keyClicks(c.edit, " crates")  # seven keystrokes, one pause
+    assert drafts == ["How many", "How many crates"]
+    c.set_answering(True)
+    qtbot.keyClicks(c.edit, " now")
+    qtbot.wait(200)
+    assert len(drafts) == 2  # nothing is read ahead while an answer runs
+
+
+def test_any_engine_job_stops_a_read_ahead_first_and_the_composer_says_so_quietly(qtbot, ponder_home):
+    from types import SimpleNamespace
+
+    from engine import AskOptions, ReadAhead
+
+    def read_slowly(draft, *, conversation_id, options, is_cancelled, on_read):
+        """A read-ahead as long as a test needs: 10 ms chunks, the cancel flag checked before each."""
+        for i in range(1000):
+            if is_cancelled():
+                return ReadAhead(evaluated=i, stopped=True)
+            on_read(i, 1000)
+            threading.Event().wait(0.01)
+        return ReadAhead(evaluated=1000)
+
+    bridge = Bridge()
+    composer = Composer()
+    qtbot.addWidget(composer)
+    try:
+        bridge.answerer = SimpleNamespace(read_ahead=read_slowly)
+        first = bridge.read_ahead("How many", None, AskOptions())
+        composer.show_reading(first)
+        qtbot.waitUntil(lambda: composer.hint.text().endswith("%"), timeout=10_000)
+        assert not composer.hint.isHidden() and composer.hint.text().startswith("Reading sources…")
+        second = bridge.read_ahead("How many crates", None, AskOptions())  # a newer draft replaces it
+        composer.show_reading(second)
+        order, stopped = [], []
+        first.done.connect(lambda r: order.append("first") or stopped.append(r))
+        second.done.connect(lambda r: order.append("second"))
+        second.failed.connect(lambda f: order.append(f"second {f.kind}"))
+        asked = bridge.run_on_engine("Answering", lambda engine: "asked", on_done=order.append)
+        assert bridge.read_ahead("How many crates do", None, AskOptions()) is None  # never behind real work
+        with qtbot.waitSignal(asked.finished, timeout=10_000):
+            pass
+        assert order == ["first", "second cancelled", "asked"]  # the queued one never started
+        assert stopped[0].stopped and stopped[0].evaluated < 1000
+        assert composer.hint.isHidden()
+    finally:
+        bridge.shutdown()
