@@ -28,7 +28,7 @@ def fake_engine(monkeypatch):
     FakeEngine.loads = []
     monkeypatch.setattr(cli, "Engine", FakeEngine)
     monkeypatch.setattr(cli, "asdict", lambda timings: vars(timings))
-    monkeypatch.setattr(cli, "detect_backend", lambda: SimpleNamespace(name="CPU", devices=[]))
+    monkeypatch.setattr(cli, "detect_backend", lambda: SimpleNamespace(name="CPU", devices=[], cpu_variant=""))
     return FakeEngine
 
 
