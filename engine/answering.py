@@ -147,8 +147,8 @@ class Answerer(ABC):
     def read_ahead(self, draft: str, *, conversation_id: int | None = None, options: AskOptions = AskOptions(),
                    is_cancelled: CancelFn | None = None, on_read: ReadFn | None = None) -> ReadAhead:
         """While `draft` is still being typed, read what asking it would read before its own words: the passages
-        chosen for the draft, the instructions and the turns before. Nothing is written, and the answer, when the
-        question is asked, is the one it would be anyway. This answerer reads nothing ahead."""
+        chosen for the draft, the instructions and the turns before. Nothing is written, and the question, when it is
+        asked, gets the passages and prompt it would get anyway. This answerer reads nothing ahead."""
         return ReadAhead(skipped="This answerer does not read ahead.")
 
     def _draft(self, draft: str, conversation_id: int | None,
