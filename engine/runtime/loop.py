@@ -341,7 +341,7 @@ def generate(session: ModelSession, prompt: Sequence[int], settings: GenerationS
         if speculator is not None:
             speculator.close()
     cut = a.result.end
-    tail = "" if a.stream.stopped or cut is not None else a.result.release() + a.stream.flush()
+    tail = "" if cut is not None else a.result.release() + ("" if a.stream.stopped else a.stream.flush())
     if tail:
         a.emit(tail)
     end = time.perf_counter()

@@ -254,8 +254,8 @@ class Slot:
         """The request is over: report it and free the slot (the KV cache stays for the next prompt's prefix)."""
         r, c = self.result, self.controller
         cut = self._result.end if self._stream is not None else None
-        if self._stream is not None and not self._stream.stopped and cut is None:
-            tail = self._result.release() + self._stream.flush()
+        if self._stream is not None and cut is None:  # what was held back is the answer's (a stop string or not)
+            tail = self._result.release() + ("" if self._stream.stopped else self._stream.flush())
             if tail:
                 self._emit("answer", tail)
         r.text = self._stream.text[:cut].strip() if self._stream is not None else ""
