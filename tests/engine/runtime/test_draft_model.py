@@ -80,17 +80,19 @@ def test_thinking_budget_closes_at_the_budget_and_the_answer_is_unchanged(qwen_d
     assert drafted.usage.drafted_tokens > 0 and drafted.usage.accepted_tokens > 0
 
 
-def test_sampled_drafts_of_the_same_model_are_always_kept(gemma_drafting):
+def test_sampled_drafts_of_the_same_model_are_nearly_always_kept(gemma_drafting):
     """With sampling the target keeps a draft with probability min(1, p/q): a model drafting for itself has
-    q == p (the same logits through the same chain), so drafts are kept — all of them when both caches were read
-    in the same batch sizes; after other tests the two caches can hold the prompt read in different chunks, whose
-    logits differ in the last bits, so a rare draft may fall (it failed once in the full suite, never alone)."""
-    gemma_drafting.session.clear()
-    answer = gemma_drafting.ask(ESSAY, options=replace(chatml(80, SamplingSettings(temperature=0.8, seed=3,
-                                                                                    repeat_penalty=1.0)),
-                                                       speculate=True))
-    u = answer.usage
-    assert answer.text and u.drafted_tokens > 20 and u.accepted_tokens >= 0.9 * u.drafted_tokens
+    q == p up to the last bits (the draft reads the prompt and the first tokens in other batches than the target,
+    which changes rounding), so nearly every draft is kept. (Which text comes out depends on the draws, so a
+    sampled answer may end early: two seeds.)"""
+    drafted = accepted = 0
+    for seed in (3, 4):
+        gemma_drafting.session.clear()
+        sampling = SamplingSettings(temperature=0.8, seed=seed, repeat_penalty=1.0)
+        answer = gemma_drafting.ask(ESSAY, options=replace(chatml(60, sampling), speculate=True))
+        assert answer.text
+        drafted, accepted = drafted + answer.usage.drafted_tokens, accepted + answer.usage.accepted_tokens
+    assert drafted >= 10 and accepted >= 0.9 * drafted  # measured: 46 of 48
 
 
 def test_a_draft_that_cannot_pay_is_not_even_loaded(chat_engine, chat_model):
