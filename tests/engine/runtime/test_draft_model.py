@@ -11,6 +11,7 @@ from engine import AskOptions, ModelError, SamplingSettings, ThinkingRequest
 from engine.runtime import draft as draft_module
 from engine.runtime.draft import DraftModel
 from engine.runtime.speculate import MAX_DRAFT, CostModel
+from tests.engine.runtime.same_answers import ask_both, assert_same
 
 GREEDY = SamplingSettings(temperature=0, seed=7)
 FLAT = replace(GREEDY, repeat_penalty=1.0)  # no penalty: the draft's greedy token is the target's own
@@ -35,23 +36,6 @@ def qwen_drafting(chat_engine, chat_model):
     chat_engine.load_draft(chat_model, is_forced=True)
     yield chat_engine
     chat_engine.unload_draft()
-
-
-def ask_both(engine, question, options):
-    """Plain decoding, then the draft model's drafts, each from an empty cache; the caches must end alike."""
-    answers, caches = [], []
-    for on in (False, True):
-        engine.session.clear()
-        answers.append(engine.ask(question, options=replace(options, speculate=on)))
-        caches.append(list(engine.session.tokens))
-    assert caches[0] == caches[1]
-    return answers
-
-
-def assert_same(plain, drafted):
-    assert drafted.text == plain.text
-    assert drafted.stop_reason == plain.stop_reason
-    assert drafted.usage.answer_tokens == plain.usage.answer_tokens
 
 
 def test_long_greedy_answer_is_unchanged_and_the_draft_follows_the_target(gemma_drafting):

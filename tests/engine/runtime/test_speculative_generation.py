@@ -10,6 +10,8 @@ import pytest
 from engine import AskOptions, SamplingSettings, ThinkingRequest, Token
 from engine.rag.library import Library
 from engine.runtime import speculate
+from tests.engine.runtime import same_answers
+from tests.engine.runtime.same_answers import ask_both
 
 GREEDY = SamplingSettings(temperature=0, seed=7)
 OFF = ThinkingRequest(0)  # chatml on the base model would otherwise think first (Auto): the answer is what drafts
@@ -27,22 +29,8 @@ def always_draft(monkeypatch):
     monkeypatch.setattr(speculate, "choose_length", lambda rate, cost, limit: min(limit, speculate.MAX_DRAFT))
 
 
-def ask_both(engine, question, options, **kw):
-    """The same question with and without drafts, each from an empty cache; returns (plain, drafted) answers
-    and the cache each left."""
-    answers, caches = [], []
-    for on in (False, True):
-        engine.session.clear()
-        answers.append(engine.ask(question, options=replace(options, speculate=on), **kw))
-        caches.append(list(engine.session.tokens))
-    assert caches[0] == caches[1]
-    return answers
-
-
 def assert_same(plain, drafted):
-    assert drafted.text == plain.text
-    assert drafted.stop_reason == plain.stop_reason
-    assert drafted.usage.answer_tokens == plain.usage.answer_tokens
+    same_answers.assert_same(plain, drafted)
     assert plain.usage.drafted_tokens == 0
 
 
