@@ -22,17 +22,29 @@ def open_link(url: QUrl | str) -> bool:
 
 
 # Chat models write math as LaTeX (Qwen2.5 boxes its results: "\\(\\boxed{31}\\)"), which Qt's Markdown shows as
-# source. The common commands become plain text; a boxed result becomes bold.
+# source. The common commands become plain text; a boxed result becomes bold. Innermost braces first, again until
+# nothing changes, so nested commands unwrap ("\\boxed{5 \\, \\text{pm}}" -> "**5 pm**"); spacing commands become a
+# space (Markdown would eat the backslash of "\\," and show a stray comma).
 _LATEX = (
+    (re.compile(r"\\(?:text|mathrm|textrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}"), r"\1"),
+    (re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}"), r"\1/\2"),
+    (re.compile(r"\\sqrt\s*\{([^{}]*)\}"), r"√(\1)"),
+    (re.compile(r"\^\s*\{?\\circ\}?"), "°"),
     (re.compile(r"\\boxed\s*\{([^{}]*)\}"), r"**\1**"),
-    (re.compile(r"\\text\s*\{([^{}]*)\}"), r"\1"),
-    (re.compile(r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}"), r"\1/\2"),
+)
+_SYMBOLS = (
+    (re.compile(r"\\(?:,|;|:|!|quad|qquad)|\\ "), " "),
     (re.compile(r"\\[()]"), ""),
     (re.compile(r"\\[\[\]]"), ""),
+    (re.compile(r"\\left\b\s*|\\right\b\s*"), ""),
     (re.compile(r"\\times\b"), "×"),
     (re.compile(r"\\div\b"), "÷"),
     (re.compile(r"\\cdot\b"), "·"),
     (re.compile(r"\\approx\b"), "≈"),
+    (re.compile(r"\\(?:leq|le)\b"), "≤"),
+    (re.compile(r"\\(?:geq|ge)\b"), "≥"),
+    (re.compile(r"\\(?:neq|ne)\b"), "≠"),
+    (re.compile(r"\\pm\b"), "±"),
     (re.compile(r"\\%"), "%"),
     (re.compile(r"\\\$"), "$"),
 )
@@ -42,9 +54,14 @@ def plain_math(text: str) -> str:
     """LaTeX a chat model wrote, as readable text: \\(\\boxed{31}\\) -> **31**, 3 \\times 4 -> 3 × 4."""
     if "\\" not in text:
         return text
-    for pattern, replacement in _LATEX:
+    for pattern, replacement in _SYMBOLS:
         text = pattern.sub(replacement, text)
-    return text
+    while True:
+        before = text
+        for pattern, replacement in _LATEX:
+            text = pattern.sub(replacement, text)
+        if text == before:
+            return text
 
 
 class MarkdownView(QTextBrowser):

@@ -115,9 +115,19 @@ def choose(variants: list[Variant], forced: str | None = None) -> Variant:
 
 
 def _ggml_load(path: Path) -> bool:
-    from llama_cpp import _ggml
+    # The ggml that libllama itself uses: a wheel stores libggml.so and libggml.so.0 as two copies of one file (no
+    # symlinks in a zip), so llama_cpp._ggml's libggml.so is a second ggml with a registry of its own, and backends
+    # loaded there are never seen by llama.cpp ("no backends are loaded", found on a CUDA build). dlsym through
+    # libllama's handle searches libllama's own dependencies. Windows has one ggml.dll, and GetProcAddress searches
+    # only the named module.
+    if sys.platform == "win32":
+        from llama_cpp import _ggml
 
-    load = _ggml.libggml.ggml_backend_load
+        load = _ggml.libggml.ggml_backend_load
+    else:
+        from llama_cpp import llama_cpp as bindings
+
+        load = bindings._lib.ggml_backend_load
     load.restype, load.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
     # ggml turns the char* into a std::filesystem::path: the ANSI code page on Windows, bytes elsewhere.
     encoded = str(path).encode("mbcs") if sys.platform == "win32" else os.fsencode(path)
