@@ -8,8 +8,8 @@ Scenes, each in a process of its own (the theme and the scale are chosen before 
 - `first-start`: a fresh Ponder home, as on a new computer: the default model being prepared, with progress
   (first-start-1-loading.png); ready, with the three examples (first-start-2-welcome.png); the word problem
   clicked and answered with Auto (first-start-3-answered.png).
-- `answer`, `answer-dark`, `answer-2x`, `answer-small`: a word problem answered with Auto thinking, the
-  reasoning open; light and dark at 1280x800, light at 200% scale, and light in an 800x600 window.
+- `answer`, `answer-dark`, `answer-2x`, `answer-small`, `answer-hd`: a word problem answered with Auto thinking,
+  the reasoning open; light and dark at 1280x800, light at 200% scale, light in an 800x600 and a 1920x1080 window.
 - `documents`, `models`: an answer from a small collection with its sources; the Models dialog.
 
 A scene fails (exit status 1, its picture kept for a look) when the model's answer is not the right one: these
@@ -42,7 +42,8 @@ class Scene:
 
 
 SCENES = (Scene("first-start"), Scene("answer"), Scene("answer-dark", theme="dark"), Scene("answer-2x", scale=2),
-          Scene("answer-small", size=(800, 600)), Scene("documents"), Scene("models"))
+          Scene("answer-small", size=(800, 600)), Scene("answer-hd", size=(1920, 1080)), Scene("documents"),
+          Scene("models"))
 # The README's word problem (once answered "3" in its picture), and what a right answer says: 120 km at 60 km/h
 # takes 2 hours.
 WORD_PROBLEM = "A train leaves at 3 pm and travels 120 km at 60 km/h. When does it arrive?"

@@ -71,9 +71,14 @@ SCAFFOLD_INSTRUCTION = f'Think step by step, then write "{FINAL_ANSWER}" followe
 #            full steps 12 of the first 13 in 292, where this wording got 12 in 195.
 SCAFFOLD_INSTRUCTION_BRIEF = (f'Think step by step in at most 100 words, writing out every calculation with its '
                               f'numbers, then write "{FINAL_ANSWER}" followed by the answer alone.')
-# With documents the answer must keep its citations ("the answer alone" made the 0.5B drop them).
-SCAFFOLD_INSTRUCTION_CITED = (f'Think step by step, then write "{FINAL_ANSWER}" followed by the answer with the '
-                              "numbers of the sources it comes from, like [1].")
+# With documents the answer must keep its citations ("the answer alone" made the 0.5B drop them), but asked for
+# "the answer with the numbers of the sources it comes from, like [1]" the 1.5B often wrote the numbers alone
+# ("[1], [2]") or put them first. On 8 of the document eval's tuning questions (1.5B, greedy, Off, 3 passages):
+# that wording 3 right; "…the answer in full, and after it the number of each source…" 6 (no numbers kept);
+# "…the answer." 6 (none kept); this wording 6, numbers kept in 4. An example answer ("like "The file is named
+# config.toml [2]."") was copied word for word.
+SCAFFOLD_INSTRUCTION_CITED = (f'Think step by step, then write "{FINAL_ANSWER}" followed by the answer in words, '
+                              "ending with the numbers of its sources in brackets.")
 
 _BY_MARKER = (
     ("<|channel|>", HARMONY),

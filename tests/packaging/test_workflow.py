@@ -266,3 +266,14 @@ def test_shellcheck_finds_nothing_in_the_bash_steps(workflow, tmp_path):
         path.write_text("#!/usr/bin/env bash\nset -e\n" + s["run"])
         done = subprocess.run(["shellcheck", "-S", "warning", str(path)], capture_output=True, text=True)
         assert done.returncode == 0, (s.get("name"), done.stdout)
+
+
+def test_cuda_installers_are_held_back_from_the_release_until_a_gpu_check_passes(workflow):
+    names = [s.get("name") for s in steps(workflow, "release")]
+    assert names.index("Hold back the CUDA installers") < names.index("Attach to the release")
+    hold = step(workflow, "Hold back the CUDA installers", job="release")
+    assert hold["env"]["RELEASE_CUDA"] == "false" and '[ "$RELEASE_CUDA" != true ]' in hold["run"]
+    (pattern,) = [w.rstrip(";") for w in hold["run"].split() if w.startswith("dist/")]
+    for entry in matrix(workflow):
+        for name in expected_artifacts(entry["os"], entry["build"]):
+            assert fnmatch.fnmatch(f"dist/{name}", pattern) == (entry["build"] == "cuda"), name
