@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 from app import style
 from app.progress import progress_text
 from app.widgets.composer import BUDGET_STOPS, budget_label, next_budget
-from app.widgets.markdown import AnswerBody, open_link, plain_math
+from app.widgets.markdown import AnswerBody, open_link
 from app.widgets.reasoning import ReasoningSection
 from engine import Answer, Progress, Source, StoredMessage, ThinkingReport, Usage
 
@@ -194,7 +194,7 @@ class AnswerWidget(QFrame):
     def render(self) -> None:
         if self.dirty:
             self.dirty = False
-            self.body.setMarkdown(plain_math(self.text))
+            self.body.setMarkdown(self.text)
 
     def next_budget(self) -> int | None:
         """The budget Think more would ask with; None when this answer had the largest."""

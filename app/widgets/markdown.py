@@ -33,7 +33,7 @@ _LATEX = (
     (re.compile(r"\\boxed\s*\{([^{}]*)\}"), r"**\1**"),
 )
 _SYMBOLS = (
-    (re.compile(r"\\(?:,|;|:|!|quad|qquad)|\\ "), " "),
+    (re.compile(r"[ \t]*(?:\\(?:,|;|:|!|quad\b|qquad\b)|\\ )[ \t]*"), " "),
     (re.compile(r"\\[()]"), ""),
     (re.compile(r"\\[\[\]]"), ""),
     (re.compile(r"\\left\b\s*|\\right\b\s*"), ""),
@@ -145,7 +145,8 @@ class AnswerBody(QWidget):
                 self.views.append(view)
                 self.pieces.append(("", "", ""))
             if self.pieces[i] != piece:
-                self.views[i].set_code(content) if kind == "code" else self.views[i].setMarkdown(content)
+                # LaTeX becomes text in prose only: code keeps every backslash (a regex's "\\(" is not math).
+                self.views[i].set_code(content) if kind == "code" else self.views[i].setMarkdown(plain_math(content))
                 self.pieces[i] = piece
         for view in self.views[len(pieces):]:
             view.deleteLater()

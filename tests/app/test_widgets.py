@@ -190,6 +190,18 @@ def test_answers_render_markdown_tables_lists_and_code(qtbot):
     assert code.code == "print(1)" and code.language.text() == "python"
 
 
+def test_latex_is_read_in_prose_but_code_keeps_its_backslashes(qtbot):
+    from app.widgets.answer import AnswerWidget
+
+    w = AnswerWidget()
+    qtbot.addWidget(w)
+    w.add_token("It is \\(\\boxed{5 \\, \\text{pm}}\\).\n\n```python\nre.compile(r\"\\(\\,\")\n```\n", "answer")
+    w.render()
+    assert "It is 5 pm." in w.body.toPlainText()
+    [code] = w.body.code_blocks()
+    assert code.code == 're.compile(r"\\(\\,")'
+
+
 def test_pdf_sources_link_to_their_page():
     from app.widgets.answer import source_html
 
@@ -337,7 +349,8 @@ def test_latex_from_a_chat_model_reads_as_text():
     assert plain_math(r"\frac{3}{4} of 25\% is \$5") == "3/4 of 25% is $5"
     assert plain_math("no math here [1]") == "no math here [1]"
     # Nested commands and spacing (the 1.5B's train answer once showed as "\\boxed{5 , pm}"):
-    assert " ".join(plain_math(r"\(\boxed{5 \, \text{pm}}\)").split()) == "**5 pm**"
+    assert plain_math(r"\(\boxed{5 \, \text{pm}}\)") == "**5 pm**"
+    assert plain_math(r"Time = \frac{120 \, \text{km}}{60 \, \text{km/h}}") == "Time = 120 km/60 km/h"
     assert plain_math(r"\boxed{\dfrac{1}{2}}") == "**1/2**"
     assert plain_math(r"x \leq 3, y \neq 4, 90^\circ, \sqrt{16} = 4 \pm 0") == "x ≤ 3, y ≠ 4, 90°, √(16) = 4 ± 0"
     assert plain_math(r"\left( 2 \cdot 3 \right)") == "( 2 · 3 )"
