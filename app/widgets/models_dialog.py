@@ -18,12 +18,20 @@ COLUMNS = ("Model", "Source", "Architecture", "Parameters", "Quantization", "Con
 CATALOG_COLUMNS = ("Model", "Kind", "Size", "Quantization", "Thinking", "Licence", "This computer")
 
 
+def thinking_cell(thinking_format: str, has_template: bool) -> str:
+    """How the model thinks, in the dialog's words: its own format (qwen3, harmony…), or "prompted" for a model
+    with none, which Ponder asks to reason step by step before "Final answer:" (every model gets a budget)."""
+    if thinking_format != "none":
+        return f"native ({thinking_format})"
+    return "prompted" if has_template else "prompted (base model)"
+
+
 def entry_cells(e: ModelEntry) -> list[str]:
     i = e.info
     if i is None:
         return [e.name, e.source, e.problem, "", "", "", "", ""]
     return [e.name, e.source, i.architecture, i.size_label, i.quantization, f"{i.context_length:,}",
-            i.thinking_format, f"{i.file_size / 1e6:,.0f} MB"]
+            thinking_cell(i.thinking_format, i.has_template), f"{i.file_size / 1e6:,.0f} MB"]
 
 
 class ModelsDialog(QDialog):

@@ -472,3 +472,11 @@ def test_any_engine_job_stops_a_read_ahead_first_and_the_composer_says_so_quietl
         assert composer.hint.isHidden()
     finally:
         bridge.shutdown()
+
+
+def test_the_models_dialog_says_how_each_model_thinks():
+    from app.widgets.models_dialog import thinking_cell
+
+    assert thinking_cell("qwen3", True) == "native (qwen3)"
+    assert thinking_cell("none", True) == "prompted"  # Qwen2.5: asked to reason before "Final answer:"
+    assert thinking_cell("none", False) == "prompted (base model)"  # Gemma 3 270M base
