@@ -142,7 +142,8 @@ def check_zip(path: Path, what: str) -> None:
     try:
         with zipfile.ZipFile(path) as z:
             members = z.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+        # NotImplementedError: a member needs a newer zip version than Python reads ("zip file version 25.5")
         raise DocumentError(f"{path.name} is not a readable {what} ({type(e).__name__}: {e}).") from None
     if len(members) > MAX_MEMBERS:
         raise DocumentError(f"{path.name} holds {len(members):,} files, over the {MAX_MEMBERS:,} a {what} may have; "

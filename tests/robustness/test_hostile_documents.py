@@ -37,6 +37,18 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
         parse(tmp_path / "many.epub")
 
 
+def test_a_zip_member_of_a_newer_zip_version_is_a_sentence(tmp_path):
+    """Found by the long fuzzing profile: zipfile raises NotImplementedError("zip file version 25.5") when a member
+    says it needs a newer zip than Python reads; that escaped as a crash."""
+    data = bytearray(minimal_epub())
+    central = data.index(b"PK\x01\x02")
+    data[central + 6] = 255  # "version needed to extract": 25.5
+    for name in ("new.epub", "new.docx"):
+        (tmp_path / name).write_bytes(bytes(data))
+        with pytest.raises(DocumentError, match="NotImplementedError: zip file version 25.5"):
+            parse(tmp_path / name)
+
+
 def test_deeply_nested_html_is_read(tmp_path):
     (tmp_path / "deep.html").write_text("<div>" * 200_000 + "bottom" + "</div>" * 200_000)
     assert parse(tmp_path / "deep.html").pages[0].text == "bottom"
