@@ -52,6 +52,10 @@ def _connect(path: Path, schema: str, check: bool) -> Connection:
             if verdict != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict}")
         db.executescript(schema)
+    except UnicodeDecodeError as e:
+        # SQLite's message quoted bytes of a damaged schema that are not UTF-8, and Python could not decode it
+        db.close()
+        raise sqlite3.DatabaseError(f"database disk image is malformed (its schema is not text: {e.reason})") from None
     except BaseException:
         db.close()
         raise
@@ -139,7 +143,7 @@ def _copy_rows(damaged: Path, db: sqlite3.Connection, tables: tuple[str, ...]) -
             try:
                 columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
                 cursor = old.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid")
-            except sqlite3.Error:
+            except (sqlite3.Error, UnicodeDecodeError):  # the latter: an error message quoting damaged bytes
                 lost.append(table)
                 continue
             insert = f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -149,7 +153,7 @@ def _copy_rows(damaged: Path, db: sqlite3.Connection, tables: tuple[str, ...]) -
                 while True:
                     try:
                         row = cursor.fetchone()
-                    except sqlite3.Error:
+                    except (sqlite3.Error, UnicodeDecodeError):
                         break  # the rest of this table is past the damage
                     if row is None:
                         break

@@ -48,6 +48,38 @@ def test_a_truncated_history_keeps_what_sqlite_can_read(tmp_path):
     history.close()
 
 
+def test_a_schema_damaged_into_bytes_that_are_not_text_is_damage_not_a_crash(tmp_path):
+    """Found by the long fuzzing profile: SQLite's error message quoted the damaged schema's bytes, Python's sqlite3
+    could not decode it and raised UnicodeDecodeError instead of an sqlite3 error."""
+    import sqlite3
+
+    import pytest
+
+    seed = history_seed()
+    start = seed.index(b"CREATE TABLE")
+    for offset in range(start, start + 3000):  # the first schema byte whose damage SQLite quotes back
+        data = bytearray(seed)
+        data[offset] = 0x87  # never valid UTF-8 on its own
+        path = tmp_path / f"h{offset}.sqlite3"
+        path.write_bytes(bytes(data))
+        raw = sqlite3.connect(path)
+        try:
+            raw.execute("PRAGMA journal_mode=WAL")
+        except UnicodeDecodeError:
+            break
+        except sqlite3.Error:
+            pass
+        finally:
+            raw.close()
+    else:
+        pytest.skip("no byte of this schema made SQLite quote it back")
+    history = History(path)
+    assert history.repair is not None and "malformed" in history.repair.message
+    history.create_conversation("works again")
+    assert "works again" in [c.title for c in history.conversations()]
+    history.close()
+
+
 def test_an_intact_history_is_not_touched(tmp_path):
     path = _history_file(tmp_path / "history.sqlite3")
     history = History(path)
