@@ -1,6 +1,7 @@
 """User settings: one dataclass, saved atomically (temp file, then os.replace) under the config folder."""
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ def write_json_atomic(path: Path, data) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _sweep_stale(path)
     except OSError as e:  # a full disk or a read-only folder: the old file is untouched
         Path(tmp).unlink(missing_ok=True)
         raise PonderError(f"{path.name} could not be saved in {path.parent} ({e.strerror or e}); the previous "
@@ -38,6 +40,20 @@ def write_json_atomic(path: Path, data) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+STALE_TMP_S = 30  # a write takes milliseconds; a temp file this old was left by a process killed mid-write
+
+
+def _sweep_stale(path: Path) -> None:
+    """Remove temp files of `path` that a killed process left (never one a live writer may still be filling)."""
+    now = time.time()
+    for leftover in path.parent.glob(f"{glob.escape(path.name)}*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_TMP_S:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def read_json(path: Path, default):

@@ -31,3 +31,22 @@ def test_a_forget_written_but_not_acknowledged_is_not_a_lost_import(tmp_path):
     assert _check("model_import", tmp_path, acks, {})[1:] == (0, [])
     acks[-1][2] = "4"  # i=4: no forget follows, so b must be there
     assert _check("model_import", tmp_path, acks, {})[1:] == (1, [f"{b} not listed"])
+
+
+def test_a_temp_file_left_by_a_kill_is_removed_by_the_next_save(tmp_path):
+    """kill -9 mid-save leaves settings.jsonXXXX.tmp (the long profile saw three); the next save sweeps ones older
+    than a write could take, and leaves a fresh one, which a live writer may still be filling."""
+    import os
+    import time
+
+    from engine.settings import STALE_TMP_S, write_json_atomic
+
+    stale, fresh = tmp_path / "settings.jsonab12.tmp", tmp_path / "settings.jsoncd34.tmp"
+    other = tmp_path / "models.jsonef56.tmp"
+    for p in (stale, fresh, other):
+        p.write_text("{")
+    old = time.time() - STALE_TMP_S - 5
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    write_json_atomic(tmp_path / "settings.json", {"n_ctx": 1})
+    assert not stale.exists() and fresh.exists() and other.exists()
