@@ -23,7 +23,7 @@ from engine.chat.recorder import AnswerRecorder
 from engine.events import Answer, ConversationStarted, ReadAhead, Source
 from engine.options import AskOptions
 from engine.paths import data_dir
-from engine.rag.library import INSTRUCTION, DocumentContext, Library
+from engine.rag.library import INSTRUCTION, MORE_SOURCES, DocumentContext, Library
 
 EventFn = Callable[[object], None]
 CancelFn = Callable[[], bool]
@@ -48,6 +48,16 @@ def question_answer_pairs(messages: list[StoredMessage]) -> list[tuple[str, str]
     return turns
 
 
+def dropped_before(earlier: list[StoredMessage]) -> int:
+    """How many of the oldest turns the conversation's last answer left out of its prompt (the cut that the next
+    prompt keeps while it fits: engine/chat/prompt.py)."""
+    for m in reversed(earlier):
+        usage = m.meta.get("usage") if m.role == "assistant" else None
+        if usage:
+            return int(usage.get("dropped_turns", 0))
+    return 0
+
+
 def joined(*parts: str) -> str:
     """System prompt pieces, blank-line separated, empty ones left out."""
     return "\n\n".join(p for p in parts if p)
@@ -58,8 +68,33 @@ def documents_given(earlier: list[StoredMessage], collection: str | None) -> Doc
     last = next((m for m in reversed(earlier) if m.role == "assistant"), None)
     if last is None or not collection or last.meta.get("collection") != collection or not last.meta.get("context"):
         return None
-    return DocumentContext(last.meta["context"], tuple(Source(**s) for s in last.meta.get("sources", [])),
-                           last.meta.get("notice", ""))
+    meta = last.meta
+    return DocumentContext(meta["context"], tuple(Source(**s) for s in meta.get("sources", [])), meta.get("notice", ""),
+                           base=meta.get("base", ""), added=meta.get("added", ""))
+
+
+def with_passages(added: str, question: str) -> str:
+    """A question as the model reads it when it brought new passages: them first, then its own words. A
+    follow-up's new passages go here, not beside the conversation's first ones in the system prompt, so
+    everything before this turn stays as the cache holds it and only the new passages and question are read."""
+    return f"{MORE_SOURCES}\n\n{added}\n\nQuestion: {question}" if added else question
+
+
+def as_shown(earlier: list[StoredMessage], documents: DocumentContext | None) -> list[StoredMessage]:
+    """The conversation as the model is shown it beside `documents`: each earlier question that brought passages
+    to the same system-prompt passages has them before its words again, as it had when it was asked. Questions
+    asked before the passages started afresh are shown as they were typed (their passages are gone)."""
+    if documents is None:
+        return earlier
+    shown = list(earlier)
+    for i, m in enumerate(earlier):
+        if m.role != "user":
+            continue
+        answer = next((earlier[j] for j in range(i + 1, len(earlier)) if earlier[j].role != "user"), None)
+        meta = answer.meta if answer is not None and answer.role == "assistant" else {}
+        if meta.get("added") and meta.get("base") == documents.in_system:
+            shown[i] = replace(m, content=with_passages(meta["added"], m.content))
+    return shown
 
 
 def reading_label(documents: DocumentContext | None, earlier: list[StoredMessage]) -> str:
@@ -126,8 +161,9 @@ class Answerer(ABC):
         earlier = self.history.messages(conversation_id)
         documents = self._documents(question, earlier, options) if options.collection else None
         if documents is not None:
-            options = replace(options, system_prompt=joined(options.system_prompt, INSTRUCTION, documents.text))
-        prepared = self._prepare(question, earlier, options, cites=documents is not None)
+            options = replace(options, system_prompt=joined(options.system_prompt, INSTRUCTION, documents.in_system))
+        prepared = self._prepare(question, as_shown(earlier, documents), options, cites=documents is not None,
+                                 added=documents.added if documents is not None else "")
         self.history.add_message(conversation_id, "user", question)
         recorder = AnswerRecorder(self.history, conversation_id, emit, reading_label(documents, earlier))
         try:
@@ -140,7 +176,8 @@ class Answerer(ABC):
             answer = replace(answer, sources=documents.sources, context=documents.text, notice=documents.note)
         meta = stored_meta(answer)
         if documents is not None:  # what the next question in this conversation keeps first (documents_given)
-            meta.update(collection=options.collection, context=documents.text)
+            meta.update(collection=options.collection, context=documents.text, base=documents.in_system,
+                        added=documents.added)
         recorder.finish("cancelled" if answer.stop_reason == "cancelled" else "complete", meta, answer.text)
         return answer
 
@@ -201,8 +238,11 @@ class Answerer(ABC):
         """How to count tokens, and how many the documents may take beside the question and the answer."""
 
     @abstractmethod
-    def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions, cites: bool) -> object:
-        """The prompt for `question` after the `earlier` messages; `cites`: it answers from numbered sources."""
+    def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions, cites: bool,
+                 added: str = "") -> object:
+        """The prompt for `question` after the `earlier` messages (as shown: `as_shown`); `cites`: it answers from
+        numbered sources; `added`: the passages this question brings beyond the system prompt's
+        (`with_passages`)."""
 
     @abstractmethod
     def _generate(self, prepared: object, recorder: AnswerRecorder, is_cancelled: CancelFn,

@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from engine.answering import Answerer, ReadFn, documents_given, joined, question_answer_pairs
+from engine.answering import (Answerer, ReadFn, as_shown, documents_given, dropped_before, joined,
+                              question_answer_pairs, with_passages)
 from engine.budget.driver import PromptParts, ThinkingRequest, ThinkingRun, prompt_parts
 from engine.budget.formats import SCAFFOLD_COMPLETION, SCAFFOLD_INSTRUCTION_CITED, ThinkingSupport, thinking_support
 from engine.chat.history import History, StoredMessage
@@ -19,7 +20,7 @@ from engine.models.builtin import find_builtin
 from engine.models.inspect import ModelInfo
 from engine.models.registry import Registry
 from engine.options import AskOptions
-from engine.rag.library import INSTRUCTION, Library
+from engine.rag.library import INSTRUCTION, DocumentContext, Library
 from engine.runtime.backend import Backend, detect_backend
 from engine.runtime.draft import DraftDecision, DraftModel, attach_draft
 from engine.runtime.loop import GenerationSettings, Generated, generate
@@ -160,8 +161,9 @@ class Engine(Answerer):
         return ThinkingRequest(budget=0) if support.format is SCAFFOLD_COMPLETION else ThinkingRequest(budget=None)
 
     def prepare_prompt(self, question: str, turns: list[tuple[str, str]], options: AskOptions,
-                       parts: PromptParts | None = None) -> PackedPrompt:
-        """The exact tokens the model will see for `question` after `turns`."""
+                       parts: PromptParts | None = None, dropped: int = 0) -> PackedPrompt:
+        """The exact tokens the model will see for `question` after `turns`, leaving out the oldest `dropped`
+        while the rest fits (more when they do not)."""
         session = self._require_session()
         fmt = self._prompt_format(options)
         if parts is None:
@@ -180,7 +182,7 @@ class Engine(Answerer):
             n_ctx=session.n_ctx, reserve=answer_reserve(options.max_tokens, session.n_ctx),
             template=session.info.chat_template, bos_token=session.bos_text, eos_token=session.eos_text,
             template_kwargs={**parts.template_kwargs, **dict(options.template_kwargs)},
-            thinking=parts.thinking, suffix=parts.suffix)
+            thinking=parts.thinking, suffix=parts.suffix, dropped_before=dropped)
 
     def warm(self, options: AskOptions = AskOptions(), is_cancelled: CancelFn | None = None) -> int:
         """Read now what every question's prompt starts with — the template's opening, the instructions, the
@@ -211,23 +213,23 @@ class Engine(Answerer):
         tokens are left to read; when it gets others, the cache simply does not match. Either way the prompt is
         the one asking gives, built afresh. A stop keeps what was read. Loads no model and writes nothing.
 
-        In a conversation whose turns the cache holds, reading never throws them away: a draft whose passages
-        would come before them (new passages for a follow-up) is not read, since a question that adds none needs
-        the turns as they are, and a wrong guess would cost reading them all again."""
+        A follow-up's new passages go in its own turn, after the turns before, so reading them keeps what the cache
+        holds. Only where the passages would start afresh (the conversation's no longer fit) would reading throw
+        the cached turns away; that draft is not read, since a question that keeps the passages needs the turns as
+        they are, and a wrong guess would cost reading them all again."""
         session, draft = self.session, draft.strip()
         if session is None or not draft:
             return ReadAhead(skipped="No model is loaded." if session is None else "Nothing is typed yet.")
         options, earlier, documents = self._draft(draft, conversation_id, options)
         if documents is None:
             return ReadAhead(skipped="No collection is chosen: the instructions were read after loading.")
-        turns = question_answer_pairs(earlier)
-        start = self._question_start(options, documents.text, turns)
+        start = self._question_start(options, earlier, documents)
         kept = documents_given(earlier, options.collection)
         if kept is not None and session.common_prefix(start) < session.common_prefix(
-                self._question_start(options, kept.text, turns)):
+                self._question_start(options, earlier, kept, with_added=False)):
             return ReadAhead(documents.sources, documents.text, len(start), 0, session.common_prefix(start),
-                             skipped="New passages would come before the conversation's turns, which the cache "
-                                     "holds: nothing is read until the question is asked.")
+                             skipped="The passages would start afresh before the conversation's turns, which the "
+                                     "cache holds: nothing is read until the question is asked.")
         before, stopped = session.evaluated, False
         try:
             session.read(start, is_cancelled, on_read, chunk_within(READ_AHEAD_WAIT_S, session.read_tok_s))
@@ -236,13 +238,18 @@ class Engine(Answerer):
         return ReadAhead(documents.sources, documents.text, len(start), session.evaluated - before,
                          session.common_prefix(start), stopped)
 
-    def _question_start(self, options: AskOptions, documents: str, turns: list[tuple[str, str]]) -> list[int]:
-        """The tokens a question's prompt begins with before its own words, answering from `documents` after
-        `turns`: where two different questions' prompts part."""
-        options = replace(options, system_prompt=joined(options.system_prompt, INSTRUCTION, documents))
+    def _question_start(self, options: AskOptions, earlier: list[StoredMessage], documents: DocumentContext,
+                        with_added: bool = True) -> list[int]:
+        """The tokens a question's prompt begins with before its own words, answering from `documents` after the
+        `earlier` messages (and, `with_added`, the passages the question brings): where two questions' prompts
+        part."""
+        options = replace(options, system_prompt=joined(options.system_prompt, INSTRUCTION, documents.in_system))
         support = self.thinking_support(self._prompt_format(options))
         parts = prompt_parts(support, self.thinking_request(options, support), cites=True)
-        tokens = lambda question: self.prepare_prompt(question, turns, options, parts).tokens
+        turns, dropped = question_answer_pairs(as_shown(earlier, documents)), dropped_before(earlier)
+        added = documents.added if with_added else ""
+        tokens = lambda question: self.prepare_prompt(with_passages(added, question), turns, options, parts,
+                                                      dropped).tokens
         return common_start(tokens("Why?"), tokens("How many are there?"))
 
     def _banned_in_answer(self, support: ThinkingSupport) -> tuple[int, ...]:
@@ -268,11 +275,13 @@ class Engine(Answerer):
     def _read_tok_s(self) -> float | None:
         return self._require_session().read_tok_s
 
-    def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions, cites: bool) -> _LocalPrompt:
+    def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions, cites: bool,
+                 added: str = "") -> _LocalPrompt:
         support = self.thinking_support(self._prompt_format(options))
         request = self.thinking_request(options, support)
         parts = prompt_parts(support, request, cites=cites)
-        packed = self.prepare_prompt(question, question_answer_pairs(earlier), options, parts)
+        packed = self.prepare_prompt(with_passages(added, question), question_answer_pairs(earlier), options, parts,
+                                     dropped_before(earlier))
         return _LocalPrompt(question, options, support, request, parts, packed)
 
     def _generate(self, p: _LocalPrompt, recorder: AnswerRecorder, is_cancelled: CancelFn,

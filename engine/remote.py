@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from engine.answering import Answerer
+from engine.answering import Answerer, with_passages
 from engine.budget.auto import AUTO_CEILING
 from engine.chat.history import History, StoredMessage
 from engine.chat.prompt import answer_reserve
@@ -225,11 +225,11 @@ class RemoteEngine(Answerer):
         return estimated_tokens, n_ctx - answer_reserve(options.max_tokens, n_ctx) - overhead
 
     def _prepare(self, question: str, earlier: list[StoredMessage], options: AskOptions,
-                 cites: bool) -> _RemoteRequest:
+                 cites: bool, added: str = "") -> _RemoteRequest:
         messages = [{"role": "system", "content": options.system_prompt}] if options.system_prompt else []
         messages += [{"role": m.role, "content": m.content} for m in earlier
                      if m.role in ("user", "assistant") and m.content]
-        messages.append({"role": "user", "content": question})
+        messages.append({"role": "user", "content": with_passages(added, question)})
         budget = options.thinking.budget if options.thinking is not None else None
         sampling = options.sampling
         body = {"model": self.model, "messages": messages, "stream": True, "max_tokens": options.max_tokens,

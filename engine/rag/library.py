@@ -20,6 +20,7 @@ CHARS_PER_TOKEN = 4  # what ordinary English text averages
 ESTIMATE_MARGIN = 1.25  # an estimate without the tokenizer errs high: too many tokens only sends fewer passages
 INSTRUCTION = ("Answer the question using only the numbered sources below. Cite the sources you use as [1], [2]. "
                "If the sources do not contain the answer, say so.")
+MORE_SOURCES = "More numbered sources:"  # heads the passages a follow-up adds, in its own turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,19 @@ PASSAGES = Passages(k=3)
 class DocumentContext:
     """What an answer about documents was given: the text, its numbered sources, and how it was chosen."""
 
-    text: str
+    text: str  # every passage the conversation has been given so far, numbered
     sources: tuple[Source, ...]
     note: str = ""  # why not all of the collection was sent, when it was not
+    # A follow-up that keeps its conversation's passages: `base`, the passages of the system prompt (the first
+    # ones, byte for byte), and `added`, the new ones this question brings, sent in its own turn. The text is
+    # base, the earlier follow-ups' additions, then `added`. Both empty: `text` is the system prompt's.
+    base: str = ""
+    added: str = ""
+
+    @property
+    def in_system(self) -> str:
+        """The passages that belong in the system prompt."""
+        return self.base or self.text
 
 
 class Library:
@@ -98,10 +109,10 @@ class Library:
                 read_within: tuple[float | None, float | None] = (None, None)) -> DocumentContext:
         """The whole collection when it fits in `budget` tokens, else the k best passages (and a note).
 
-        `kept`: what this conversation's last answer was given. Its passages stay first, byte for byte, so the
-        model's cache still holds them (a follow-up reads only what is new); passages it already has are not
-        sent again, and new ones follow with the next numbers. When they no longer fit, the passages start
-        afresh. `passages` says how many and how long (this library's `passages` unless given).
+        `kept`: what this conversation's last answer was given. Its passages stay as they were, byte for byte,
+        so the model's cache still holds them (a follow-up reads only what is new); passages it already has are
+        not sent again, and new ones follow with the next numbers, as the `added` of the result (they go in the
+        question's own turn). When they no longer fit, the passages start afresh. `passages` says how many and how long (this library's `passages` unless given).
         `read_within`: (seconds, tokens per second): a whole collection the model would take longer than that to
         read is searched instead, and the note says so."""
         choice = passages or self.passages
@@ -135,7 +146,9 @@ class Library:
             cap = budget if choice.tokens is None else min(budget, kept_tokens + choice.tokens)
             grown = _grow(kept, new, count_tokens, cap)
             if grown is not None:
-                return DocumentContext(grown[0], grown[1], note(len(grown[1])))
+                text, sources = grown
+                added = text[len(kept.text):].lstrip("\n")
+                return DocumentContext(text, sources, note(len(sources)), base=kept.in_system, added=added)
         cap = budget if choice.tokens is None else min(budget, choice.tokens)
         while hits:
             text, sources = _numbered([(h.path, h.page, h.text, h.score) for h in hits])

@@ -1,6 +1,6 @@
 """Reading ahead a question still being typed: its passages and everything before its own words go into the cache,
 the answer when it is asked is the one a plain ask gives, a stop comes within one chunk, and a conversation's
-cached turns are never thrown away for a guess."""
+cached turns are never thrown away for a guess (a follow-up's new passages are read after them)."""
 from __future__ import annotations
 
 import pytest
@@ -88,7 +88,7 @@ def test_a_read_ahead_stops_within_one_chunk_and_keeps_what_it_read(reader):
     assert answer.usage.reused_tokens == 2 * chunk  # asking goes on from where the read-ahead stopped
 
 
-def test_a_follow_up_draft_never_throws_away_the_conversations_cached_turns(reader):
+def test_a_follow_up_draft_reads_its_new_passages_after_the_conversations_cached_turns(reader):
     reader.session.clear()
     first = reader.ask(QUESTION, options=OPTIONS)
     cached = list(reader.session.tokens)
@@ -96,10 +96,31 @@ def test_a_follow_up_draft_never_throws_away_the_conversations_cached_turns(read
     try:
         other = reader.read_ahead("And what did the lighthouse keeper polish", conversation_id=first.conversation_id,
                                   options=OPTIONS)
+        assert any(s.path.endswith("lighthouse.txt") for s in other.sources)  # a new passage, for its own turn
+        assert not other.skipped and other.evaluated > 0
+        # What was cached stays up to the first answer, which history replays without the span its prompt
+        # pre-closed (as any follow-up does).
+        assert reader.session.common_prefix(cached) >= first.usage.prompt_tokens - 16
+        follow = reader.ask("And what did the lighthouse keeper polish?", conversation_id=first.conversation_id,
+                            options=OPTIONS)
     finally:
         reader.library.passages = Passages(k=1)
-    assert any(s.path.endswith("lighthouse.txt") for s in other.sources)  # a new passage, before the turns
+    assert follow.context == other.context and follow.usage.reused_tokens >= other.start
+
+
+def test_a_draft_whose_passages_start_afresh_never_throws_away_the_cached_turns(reader, monkeypatch):
+    reader.session.clear()
+    first = reader.ask(QUESTION, options=OPTIONS)
+    cached = list(reader.session.tokens)
+    context = reader.library.context
+    # A follow-up whose kept passages no longer fit starts afresh: new passages in the system prompt, before the turns.
+    monkeypatch.setattr(reader.library, "context", lambda *a, **kw: context(*a, **{**kw, "kept": None}))
+    monkeypatch.setattr(reader.library, "passages", Passages(k=2))  # town 17, then the lighthouse
+    other = reader.read_ahead("What did the lighthouse keeper polish", conversation_id=first.conversation_id,
+                              options=OPTIONS)
+    assert other.context != first.context
     assert other.skipped and other.evaluated == 0 and reader.session.tokens == cached
+    monkeypatch.undo()
     same = reader.read_ahead("Say that again about town 17", conversation_id=first.conversation_id, options=OPTIONS)
     assert not same.skipped and same.context == first.context  # nothing new: the kept passages, then the turn
     follow = reader.ask("Say that again about town 17 please.", conversation_id=first.conversation_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine import ModelError
-from engine.chat.prompt import pack_prompt
+from engine.chat.prompt import CUT_ROOM, pack_prompt
 from engine.chat.templates import Message, render, render_template, resolve_format
 
 QWEN_LIKE = (
@@ -60,9 +60,30 @@ def test_packing_drops_oldest_turns_keeps_system_prompt():
     turns = [(f"q{i} " * 10, f"a{i} " * 10) for i in range(10)]
     packed = pack_prompt(fmt="chatml", system="SYSTEM RULES", turns=turns, question="final?", tokenize=words,
                          n_ctx=120, reserve=20)
-    assert len(packed.tokens) <= 100 and packed.dropped_turns > 0
+    assert packed.dropped_turns > 0
     assert "SYSTEM RULES" in packed.text and "final?" in packed.text
     assert "q0" not in packed.text and "a9" in packed.text
+    # A block goes: a quarter of the room is left free, and dropping one turn fewer would not have left it.
+    assert len(packed.tokens) <= 100 * (1 - CUT_ROOM)
     fits_one_more = pack_prompt(fmt="chatml", system="SYSTEM RULES", turns=turns[packed.dropped_turns - 1:],
                                 question="final?", tokenize=words, n_ctx=10_000, reserve=0)
-    assert len(fits_one_more.tokens) > 100  # dropping one turn fewer would not have fitted
+    assert len(fits_one_more.tokens) > 100 * (1 - CUT_ROOM)
+
+
+def test_the_cut_stays_where_it_was_while_the_prompt_fits():
+    """Moving the cut changes everything after the system prompt (all of it read again): the next turn keeps the
+    last one's cut until it no longer fits, then moves it by a block."""
+    words = lambda text, bos: text.split()
+    turns = [(f"q{i} " * 10, f"a{i} " * 10) for i in range(30)]
+    pack = lambda n, before: pack_prompt(fmt="chatml", system="SYSTEM RULES", turns=turns[:n], question="next?",
+                                         tokenize=words, n_ctx=220, reserve=20, dropped_before=before)
+    cuts, dropped = [], 0
+    for n in range(1, 31):
+        packed = pack(n, dropped)
+        assert len(packed.tokens) <= 200 and packed.dropped_turns >= dropped
+        if packed.dropped_turns != dropped:
+            cuts.append(n)
+        dropped = packed.dropped_turns
+    # Each turn takes ~22 tokens here and a cut frees 50: the prompt is rebuilt every second or third turn, where
+    # dropping the fewest turns rebuilt it at every turn once full.
+    assert len(cuts) >= 5 and all(b - a >= 2 for a, b in zip(cuts, cuts[1:]))

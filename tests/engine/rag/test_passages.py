@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import AskOptions, Engine, LoadSettings, SamplingSettings, ThinkingRequest
-from engine.rag.library import Library, Passages, around_match
+from engine.rag.library import MORE_SOURCES, Library, Passages, around_match
 
 count = lambda text: len(text) // 4 + 1  # the tokens are not what these tests are about
 
@@ -56,6 +56,9 @@ def test_a_follow_up_keeps_the_passages_before_it_first_and_adds_only_new_ones(l
     assert more.sources[:n] == first.sources and [s.n for s in more.sources] == list(range(1, len(more.sources) + 1))
     assert any(s.path.endswith("f23.txt") for s in more.sources[n:])
     assert not any(s.path in {k.path for k in first.sources} for s in more.sources[n:])
+    # The first passages stay the system prompt's; the new ones are the follow-up's own, for its turn.
+    assert more.in_system == first.text and more.text == first.text + "\n\n" + more.added
+    assert same.in_system == first.text and same.added == ""
 
 
 def test_kept_passages_give_way_when_they_no_longer_fit(library):
@@ -63,6 +66,7 @@ def test_kept_passages_give_way_when_they_no_longer_fit(library):
     fresh = library.context("towns", "What does the warehouse in town 23 store?", count, count(first.text) - 10,
                             kept=first)
     assert not fresh.text.startswith(first.text) and fresh.sources[0].n == 1
+    assert fresh.in_system == fresh.text and fresh.added == ""  # a fresh start is the system prompt's again
 
 
 def test_new_passages_are_capped_by_their_token_budget(library):
@@ -92,6 +96,31 @@ def test_a_follow_up_on_the_same_passages_reads_only_its_own_tokens(reader, libr
     assert follow.usage.reused_tokens >= first.usage.prompt_tokens - 16
     assert follow.usage.evaluated_tokens < 0.1 * first.usage.prompt_tokens
     engine.library = None
+
+
+def test_a_follow_up_that_brings_passages_reads_only_them_and_its_question(reader, library):
+    """New passages go in the follow-up's own turn, after the turns before, so the whole first prompt and answer
+    come from the cache; a third question is shown them again where they were, before the second question."""
+    engine = reader
+    engine.library = library
+    opts = AskOptions(max_tokens=8, collection="towns", sampling=SamplingSettings(temperature=0),
+                      thinking=ThinkingRequest(0))
+    library.passages = Passages(k=1)
+    try:
+        first = engine.ask("How many crates does town 17 store?", options=opts)
+        second = engine.ask("And what does the warehouse in town 23 store?", conversation_id=first.conversation_id,
+                            options=opts)
+        third = engine.ask("Say that again in words.", conversation_id=first.conversation_id, options=opts)
+    finally:
+        library.passages = Passages()
+        engine.library = None
+    added = second.context[len(first.context):].strip()
+    assert added.startswith("[2] f23.txt") and len(second.sources) == 2
+    assert f"{MORE_SOURCES}\n\n{added}\n\nQuestion: And what does" in second.prompt
+    assert second.usage.reused_tokens >= first.usage.prompt_tokens - 16  # only the answer replayed, passages, question
+    assert third.context == second.context and third.prompt.count(added) == 1
+    assert third.prompt.startswith(second.prompt.rsplit(added, 1)[0] + added)
+    assert third.usage.evaluated_tokens < 0.1 * third.usage.prompt_tokens
 
 
 def test_warm_reads_the_fixed_start_and_the_question_reuses_it(reader, library):
