@@ -157,7 +157,8 @@ def bench_followup_ttft() -> list[Result]:
         first.append(a.timings.ttft_s)
         follow.append(b.timings.ttft_s)
         _say(f"  {i + 1}: first {a.timings.ttft_s:.1f} s ({a.usage.evaluated_tokens} read), follow-up "
-             f"{b.timings.ttft_s:.1f} s ({b.usage.evaluated_tokens} read, {b.usage.reused_tokens} reused)")
+             f"{b.timings.ttft_s:.1f} s ({b.usage.evaluated_tokens} read, {b.usage.reused_tokens} reused; "
+             f"{len(b.sources) - len(a.sources)} passages added) {b.text[:70]!r}")
     return [Result("followup_ttft", "s", round(statistics.median(follow), 2), round(statistics.median(first), 2),
                    "<=0.3")]
 
