@@ -33,6 +33,34 @@ def test_a_forget_written_but_not_acknowledged_is_not_a_lost_import(tmp_path):
     assert _check("model_import", tmp_path, acks, {})[1:] == (1, [f"{b} not listed"])
 
 
+def test_a_rename_or_remove_committed_but_not_acknowledged_is_not_a_lost_collection(tmp_path):
+    """CI once counted 'c1689 wrong': the kill came after the child renamed c1689 and before it said so. The checker
+    allows that one step after the last acknowledgement either way, and nothing else."""
+    from bench.crash import _check
+    from engine.rag.store import Store
+
+    def with_names(*names: str) -> None:
+        path = tmp_path / "index.sqlite3"
+        for p in tmp_path.glob("index.sqlite3*"):
+            p.unlink()
+        store = Store(path)
+        for name in names:
+            store.collection_id(name, create=True)
+        store.close()
+
+    acks = [["ready"], ["created", "c1"], ["renamed", "c1", "r1"], ["removed", "r1"], ["created", "c2"]]
+    for names, wrong in ((("c2",), 0), (("r2",), 0), ((), 1), (("r1", "c2"), 1)):
+        with_names(*names)
+        assert _check("collections", tmp_path, acks, {})[1] == wrong, names
+    acks += [["renamed", "c2", "r2"], ["created", "c3"], ["renamed", "c3", "r3"]]  # r3 is removed next (odd)
+    for names, wrong in ((("r2", "r3"), 0), (("r2",), 0), (("c3",), 2)):
+        with_names(*names)
+        assert _check("collections", tmp_path, acks, {})[1] == wrong, names
+    acks = acks[:-1]  # c3 acknowledged created, r2 must stay: its removal would not follow (even)
+    with_names("r3")
+    assert _check("collections", tmp_path, acks, {})[1] == 1
+
+
 def test_a_temp_file_left_by_a_kill_is_removed_by_the_next_save(tmp_path):
     """kill -9 mid-save leaves settings.jsonXXXX.tmp (the long profile saw three); the next save sweeps ones older
     than a write could take, and leaves a fresh one, which a live writer may still be filling."""
