@@ -112,7 +112,8 @@ class Library:
         `kept`: what this conversation's last answer was given. Its passages stay as they were, byte for byte,
         so the model's cache still holds them (a follow-up reads only what is new); passages it already has are
         not sent again, and new ones follow with the next numbers, as the `added` of the result (they go in the
-        question's own turn). When they no longer fit, the passages start afresh. `passages` says how many and how long (this library's `passages` unless given).
+        question's own turn). When they no longer fit, the passages start afresh. `passages` says how many and
+        how long (this library's `passages` unless given).
         `read_within`: (seconds, tokens per second): a whole collection the model would take longer than that to
         read is searched instead, and the note says so."""
         choice = passages or self.passages
