@@ -158,8 +158,29 @@ def freeze(with_model: bool, model: str | None = None) -> None:
     subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                     "--distpath", str(DIST), "--workpath", str(ROOT / "build" / "pyinstaller"),
                     str(ROOT / "packaging" / "ponder.spec")], check=True, env=env, cwd=ROOT)
+    if sys.platform.startswith("linux"):
+        strip_debug(BUNDLE)
     say(f"bundle {BUNDLE} ({size_mb(BUNDLE):.0f} MB, {'with' if with_model else 'without'} the models) "
         f"in {time.perf_counter() - started:.0f} s")
+
+
+def strip_debug(bundle: Path) -> float:
+    """Linux: drop the debug sections of the bundle's libpython (`strip --strip-debug`: its symbols and code stay),
+    17 of its 23 MB where the build machine's Python ships them. Only libpython: libraries that auditwheel or
+    patchelf rewrote (numpy's OpenBLAS in `numpy.libs`) no longer load once stripped ("ELF load command
+    address/offset not page-aligned"), and the rest carry little. Returns the MB saved; without binutils' strip,
+    nothing is done."""
+    strip = shutil.which("strip")
+    if strip is None:
+        say("strip is not installed: the bundle keeps libpython's debug sections")
+        return 0.0
+    before = size_mb(bundle)
+    for path in bundle.rglob("libpython3*.so*"):
+        if path.is_file() and not path.is_symlink():
+            subprocess.run([strip, "--strip-debug", str(path)], check=True, capture_output=True)
+    saved = before - size_mb(bundle)
+    say(f"stripped libpython's debug sections: {saved:.1f} MB")
+    return saved
 
 
 def arch() -> str:
@@ -192,6 +213,19 @@ def cpu_variant_name(filename: str) -> str | None:
     """The name of the llama.cpp CPU variant a library file is (`libggml-cpu-haswell.so`: haswell), else None."""
     found = re.fullmatch(r"(?:lib)?ggml-cpu-(.+)\.(?:so|dll)", filename)
     return found[1] if found else None
+
+
+def unneeded_llama_library(filename: str, system: str) -> bool:
+    """A llama-cpp-python library file the app never loads. llama_cpp opens `libllama.so` and `libggml.so` by those
+    names, and they (and the backends) link `libggml.so.0` and `libggml-base.so.0`; a wheel keeps no symbolic
+    links, so the fully versioned names (`libllama.so.0.5.0`) and `libllama.so.0` (linked only by libmtmd) are
+    copies nothing opens. libmtmd, the multimodal (image) library, Ponder never uses on any system."""
+    if re.match(r"(lib)?mtmd[.-]", filename):
+        return True
+    if system != "linux":
+        return False
+    return re.fullmatch(r"lib[\w-]+\.so\.\d+\.\d+\.\d+", filename) is not None or filename in (
+        "libllama.so.0", "libggml-base.so")
 
 
 def flavour() -> str:

@@ -212,6 +212,35 @@ def test_cpu_variant_names_from_library_files(build, name, variant):
     assert build.cpu_variant_name(name) == variant
 
 
+@pytest.mark.parametrize("name, system, unneeded", [
+    ("libllama.so", "linux", False), ("libggml.so", "linux", False), ("libggml.so.0", "linux", False),
+    ("libggml-base.so.0", "linux", False), ("libggml-cpu-zen4.so", "linux", False), ("libggml-cuda.so", "linux", False),
+    ("libllama.so.0", "linux", True), ("libllama.so.0.5.0", "linux", True), ("libggml-base.so.0.25.3", "linux", True),
+    ("libggml-base.so", "linux", True), ("libmtmd.so", "linux", True), ("libmtmd.so.0", "linux", True),
+    ("mtmd.dll", "win32", True), ("libmtmd.dylib", "darwin", True), ("llama.dll", "win32", False),
+    ("libllama.0.dylib", "darwin", False), ("libggml-base.dylib", "darwin", False)])
+def test_library_copies_nothing_opens_are_left_out(build, name, system, unneeded):
+    assert build.unneeded_llama_library(name, system) is unneeded
+
+
+def test_what_the_bundle_keeps_is_what_the_loader_needs(build):
+    """Every library the installed llama.cpp's kept libraries link (ELF NEEDED, read with objdump) is kept too."""
+    import shutil
+
+    import llama_cpp
+
+    if not sys.platform.startswith("linux") or shutil.which("objdump") is None:
+        pytest.skip("Linux with objdump")
+    lib = Path(llama_cpp.__file__).parent / "lib"
+    kept = {p.name for p in lib.iterdir() if not build.unneeded_llama_library(p.name, "linux")}
+    assert {"libllama.so", "libggml.so"} <= kept  # what llama_cpp opens by name
+    for name in kept:
+        dump = subprocess.run(["objdump", "-p", str(lib / name)], capture_output=True, text=True).stdout
+        needed = {line.split()[1] for line in dump.splitlines() if line.strip().startswith("NEEDED")}
+        ours = {n for n in needed if (lib / n).exists()}
+        assert ours <= kept, f"{name} links {ours - kept}, which the bundle would leave out"
+
+
 def toolkit(root: Path, files: list[str]) -> Path:
     for name in files:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
