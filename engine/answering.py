@@ -86,14 +86,14 @@ def as_shown(earlier: list[StoredMessage], documents: DocumentContext | None) ->
     asked before the passages started afresh are shown as they were typed (their passages are gone)."""
     if documents is None:
         return earlier
-    shown = list(earlier)
+    shown, asked = list(earlier), None  # asked: the index of the question the next answer answers
     for i, m in enumerate(earlier):
-        if m.role != "user":
-            continue
-        answer = next((earlier[j] for j in range(i + 1, len(earlier)) if earlier[j].role != "user"), None)
-        meta = answer.meta if answer is not None and answer.role == "assistant" else {}
-        if meta.get("added") and meta.get("base") == documents.in_system:
-            shown[i] = replace(m, content=with_passages(meta["added"], m.content))
+        if m.role == "user":
+            asked = i
+        elif m.role == "assistant" and asked is not None:
+            if m.meta.get("added") and m.meta.get("base") == documents.in_system:
+                shown[asked] = replace(earlier[asked], content=with_passages(m.meta["added"], earlier[asked].content))
+            asked = None
     return shown
 
 

@@ -164,23 +164,20 @@ def freeze(with_model: bool, model: str | None = None) -> None:
         f"in {time.perf_counter() - started:.0f} s")
 
 
-def strip_debug(bundle: Path) -> float:
+def strip_debug(bundle: Path) -> None:
     """Linux: drop the debug sections of the bundle's libpython (`strip --strip-debug`: its symbols and code stay),
     17 of its 23 MB where the build machine's Python ships them. Only libpython: libraries that auditwheel or
     patchelf rewrote (numpy's OpenBLAS in `numpy.libs`) no longer load once stripped ("ELF load command
-    address/offset not page-aligned"), and the rest carry little. Returns the MB saved; without binutils' strip,
-    nothing is done."""
+    address/offset not page-aligned"), and the rest carry little. Without binutils' strip, nothing is done."""
     strip = shutil.which("strip")
     if strip is None:
         say("strip is not installed: the bundle keeps libpython's debug sections")
-        return 0.0
+        return
     before = size_mb(bundle)
     for path in bundle.rglob("libpython3*.so*"):
         if path.is_file() and not path.is_symlink():
             subprocess.run([strip, "--strip-debug", str(path)], check=True, capture_output=True)
-    saved = before - size_mb(bundle)
-    say(f"stripped libpython's debug sections: {saved:.1f} MB")
-    return saved
+    say(f"stripped libpython's debug sections: {before - size_mb(bundle):.1f} MB")
 
 
 def arch() -> str:
