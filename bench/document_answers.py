@@ -37,9 +37,9 @@ LIMIT: int | None = None  # set by the runner from --limit
 
 BEFORE = Passages(5, None, None)  # as Ponder chose them before: the 5 best, whole, as many as the context holds
 NOW = PASSAGES
-SETTINGS = (BEFORE, Passages(5, 900), Passages(5, 600), Passages(5, 400), Passages(5, 250), Passages(3, None),
-            Passages(5, None, 600), Passages(5, None, 400), Passages(5, 600, 600), Passages(3, None, 600),
-            Passages(8, 600, 400))
+SETTINGS = (BEFORE, Passages(1), Passages(2), Passages(3), Passages(5, 900), Passages(5, 600), Passages(5, 400),
+            Passages(5, 250), Passages(5, None, 600), Passages(5, None, 400), Passages(5, 600, 600),
+            Passages(3, None, 600), Passages(8, 600, 400))
 
 
 def _name(p: Passages) -> str:

@@ -20,9 +20,11 @@ which is then its default: the default model (Qwen2.5-Coder 1.5B Instruct) unles
 (the tests build with the small gemma-3-270m); --no-model leaves the models out (the app then asks for a model
 file); --bundle-only stops after the folder.
 
-llama-cpp-python comes from the set-up's wheel, built with portable flags (never -march=native: it enables AMX on some
-Xeons, where the first decode segfaults); with PONDER_CPU_VARIANTS=1 (the release workflow) its CPU code is built once
-per instruction set and the app loads the best one at start (engine/runtime/cpu_variants.py).
+llama-cpp-python comes from the set-up's wheel (never -march=native: it enables AMX on some Xeons, where the first
+decode segfaults). On Linux dev.py builds it for the set-up machine's own instruction sets, so a bundle made from that
+runs only on CPUs like it (the build says so); PONDER_PORTABLE=1 before set-up builds for any AVX2 CPU, and with
+PONDER_CPU_VARIANTS=1 (the release workflow) its CPU code is built once per instruction set and the app loads the
+best one at start (engine/runtime/cpu_variants.py).
 """
 from __future__ import annotations
 
@@ -102,6 +104,23 @@ def in_project_env(venv: Path = ROOT / ".venv") -> None:
         raise SystemExit("build: PyInstaller is missing from .venv; run `python3 dev.py setup` first")
     subprocess.run([sys.executable, str(ROOT / "dev.py"), "setup"], check=True)
     relaunch(python, sys.argv)
+
+
+def only_this_cpu(flags: str) -> str | None:
+    """What a bundle of a llama.cpp built with these CMake flags needs beyond AVX2 (None: nothing more)."""
+    if "-DGGML_CPU_ALL_VARIANTS=ON" in flags.split():
+        return None
+    needs = [token[len("-DGGML_"):-len("=ON")] for token in flags.split()
+             if token.startswith(("-DGGML_AVX512", "-DGGML_AVX_VNNI")) and token.endswith("=ON")]
+    return ", ".join(needs) or None
+
+
+def warn_if_only_this_cpu(venv: Path = ROOT / ".venv") -> None:
+    marker = venv / ".llama-build-flags"
+    needs = only_this_cpu(marker.read_text()) if marker.exists() else None
+    if needs:
+        say(f"llama.cpp in .venv was built for this machine's CPU ({needs}): the bundle runs only on CPUs with "
+            "those; for one to give to others run set-up again with PONDER_CPU_VARIANTS=1 (or PONDER_PORTABLE=1)")
 
 
 def size_mb(path: Path) -> float:
@@ -493,6 +512,7 @@ def main() -> int:
         raise SystemExit(f"build: signing is required but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'}"
                          " not set")
     in_project_env()
+    warn_if_only_this_cpu()
     icons()
     freeze(with_model=not args.no_model, model=args.model)
     if args.bundle_only:
