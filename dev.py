@@ -183,7 +183,9 @@ def ensure_llama(python: Path) -> None:
     key_source = f"{version}|{flags}|{platform.system()}|{platform.machine()}|{sys.version_info[:2]}"
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     marker = VENV / ".llama-build-key"
+    said = VENV / ".llama-build-flags"  # for packaging/build.py: whom a bundle of this build runs on
     if installed_version(python, "llama-cpp-python") == version and marker.exists() and marker.read_text() == key:
+        said.write_text(flags)
         return
     folder = wheel_cache() / key
     wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
@@ -204,7 +206,7 @@ def ensure_llama(python: Path) -> None:
     say(f"installing {wheels[-1].name} from {folder}")
     subprocess.run([python, "-m", "pip", "install", "--no-deps", "--force-reinstall", wheels[-1]], check=True)
     marker.write_text(key)
-    (VENV / ".llama-build-flags").write_text(flags)  # for packaging/build.py: whom a bundle of this build runs on
+    said.write_text(flags)
 
 
 def ensure_environment() -> Path:
