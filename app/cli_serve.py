@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
 import threading
 
@@ -63,10 +64,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"serving {service.model_id} at {server.url} ({len(service.runtime.slots)} requests at once"
           f"{', API key required' if settings.api_key else ''}); Ctrl-C stops", flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
+        wait_for_stop()
         print("ponder: stopping the server", file=sys.stderr)
     finally:
         server.stop()
         service.close()
     return 0
+
+
+def wait_for_stop(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    """Until Ctrl-C or SIGTERM. Both are handled here, whatever was inherited: a shell starts a background job with
+    SIGINT ignored, and Python then never raises KeyboardInterrupt, so `ponder serve &` ignored `kill -INT`. The
+    wait wakes twice a second, so a signal the kernel hands to another thread is still seen."""
+    stop = threading.Event()
+    before = {s: signal.signal(s, lambda *_: stop.set()) for s in signals}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

@@ -61,3 +61,18 @@ def test_ponder_ask_remote_against_ponder_serve(gemma_model, ponder_home):
         server.send_signal(signal.SIGINT)
         out, _err = server.communicate(timeout=120)
     assert server.returncode == 0 and f"serving gemma-3-270m at {url}" in out
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_on_ctrl_c_or_sigterm_even_started_with_sigint_ignored(sent):
+    """A shell's background job (`ponder serve &`) starts with SIGINT ignored; the server still stops on it."""
+    code = "from app.cli_serve import wait_for_stop\nprint('waiting', flush=True)\nwait_for_stop()\nprint('stopped')"
+    waiter = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert waiter.stdout.readline() == "waiting\n"
+        waiter.send_signal(sent)
+        out, _ = waiter.communicate(timeout=60)
+    finally:
+        waiter.kill()
+    assert waiter.returncode == 0 and out == "stopped\n"
