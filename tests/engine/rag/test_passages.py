@@ -62,9 +62,11 @@ def test_a_follow_up_keeps_the_passages_before_it_first_and_adds_only_new_ones(l
 
 
 def test_kept_passages_give_way_when_they_no_longer_fit(library):
-    first = library.context("towns", "How many crates does town 17 store?", count, 4000)
+    three = Passages(3)  # two distinct ones (f17 and its copy are one): room for one new passage, not both kept
+    first = library.context("towns", "How many crates does town 17 store?", count, 4000, passages=three)
     fresh = library.context("towns", "What does the warehouse in town 23 store?", count, count(first.text) - 10,
-                            kept=first)
+                            kept=first, passages=three)
+    assert len(first.sources) == 2
     assert not fresh.text.startswith(first.text) and fresh.sources[0].n == 1
     assert fresh.in_system == fresh.text and fresh.added == ""  # a fresh start is the system prompt's again
 
