@@ -35,8 +35,8 @@ class Passages:
 # Chosen by `ponder bench --only documents_budget` (bench/document_answers.py) with the default model answering
 # (greedy, thinking Off): on the 20 tuning questions 1, 2 and 3 passages got 17, 17 and 15 answers right in 347,
 # 587 and 829 prompt tokens; the best passage alone holds the answer as often as the 5 best (0.95) there, but on
-# the held-out 32 it holds it less often (0.906 against 0.938 for 2 and 0.969 for 3), so 2, the fewest that kept
-# every tuning answer, with one passage of margin. The held-out 32 then got 26, 29 and 26 right with 1, 2 and 3
+# the held-out 32 it holds it less often (0.906 against 0.938 for 2 and 0.969 for 3), so of the two that tie
+# on the tuning answers, 2: one passage of margin. The held-out 32 then got 26, 29 and 26 right with 1, 2 and 3
 # (322, 606 and 947 tokens): a third passage, read in full before the first token, more often distracted the
 # model than it brought the answer. Cutting passages to the sentences around their match lost answers on both
 # sets at every size tried, so passages stay whole.
