@@ -68,8 +68,9 @@ def _load_dev():
     return module
 
 
+DEV = _load_dev()  # the set-up that builds llama.cpp: its flags and targets
 # The oldest macOS the app runs on, from the set-up that builds llama.cpp for it: LSMinimumSystemVersion.
-MACOS_MINIMUM = _load_dev().MACOS_DEPLOYMENT_TARGET
+MACOS_MINIMUM = DEV.MACOS_DEPLOYMENT_TARGET
 
 
 def say(message: str) -> None:
@@ -107,11 +108,14 @@ def in_project_env(venv: Path = ROOT / ".venv") -> None:
 
 
 def only_this_cpu(flags: str) -> str | None:
-    """What a bundle of a llama.cpp built with these CMake flags needs beyond AVX2 (None: nothing more)."""
-    if "-DGGML_CPU_ALL_VARIANTS=ON" in flags.split():
+    """The instruction sets a llama.cpp built with these CMake flags needs beyond the portable AVX2 build's (None:
+    nothing more; a variant build loads whichever the CPU runs)."""
+    tokens = set(flags.split())
+    if "-DGGML_CPU_ALL_VARIANTS=ON" in tokens:
         return None
-    needs = [token[len("-DGGML_"):-len("=ON")] for token in flags.split()
-             if token.startswith(("-DGGML_AVX512", "-DGGML_AVX_VNNI")) and token.endswith("=ON")]
+    portable = set(DEV.PORTABLE_X86_FLAGS.split())
+    needs = [name.removeprefix("GGML_") for name, _cpuinfo in DEV.X86_OPTIONS
+             if f"-D{name}=ON" in tokens - portable]
     return ", ".join(needs) or None
 
 
