@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict
 
 from app import cli_models, cli_serve
+from app.math_text import MathStream
 from app.progress import progress_text
 from engine import (DEFAULT_MODEL, Answerer, AskOptions, Cancelled, Engine, Library, LoadSettings, PonderError,
                     Progress, Registry, RemoteEndpoint, RemoteEngine, SamplingSettings, ThinkingRequest, Token,
@@ -216,12 +217,16 @@ def _options(args) -> AskOptions:
                       collection=getattr(args, "collection", None), speculate=args.speculate or bool(args.draft_model))
 
 
-def _printer():
-    """Answer text to stdout; reasoning to stderr, dimmed on a terminal, so stdout stays the answer."""
-    dim, reset = ("\033[2m", "\033[0m") if sys.stderr.isatty() else ("", "")
-    state = {"thinking": False}
+class _Printer:
+    """Answer text to stdout; reasoning to stderr, dimmed on a terminal, so stdout stays the answer. The model's
+    LaTeX is shown as plain text, as the window shows it (app/math_text.py)."""
 
-    def on_event(event) -> None:
+    def __init__(self) -> None:
+        self.dim, self.reset = ("\033[2m", "\033[0m") if sys.stderr.isatty() else ("", "")
+        self.thinking = False
+        self.reasoning, self.answer = MathStream(), MathStream()
+
+    def __call__(self, event) -> None:
         if isinstance(event, Progress):  # the prompt is being read: one line, rewritten in place, then cleared
             if sys.stderr.isatty():
                 end = event.done >= event.total
@@ -230,14 +235,23 @@ def _printer():
         if not isinstance(event, Token):
             return
         if event.kind == "thinking":
-            state["thinking"] = True
-            print(f"{dim}{event.text}{reset}", end="", file=sys.stderr, flush=True)
+            self.thinking = True
+            self._think(self.reasoning.feed(event.text))
         else:
-            if state["thinking"]:
-                state["thinking"] = False
+            if self.thinking:
+                self.thinking = False
+                self._think(self.reasoning.flush())
                 print(file=sys.stderr, flush=True)
-            print(event.text, end="", flush=True)
-    return on_event
+            print(self.answer.feed(event.text), end="", flush=True)
+
+    def _think(self, text: str) -> None:
+        if text:
+            print(f"{self.dim}{text}{self.reset}", end="", file=sys.stderr, flush=True)
+
+    def end(self) -> None:
+        """After the answer: what was held back, and the line's end."""
+        self._think(self.reasoning.flush())
+        print(self.answer.flush(), flush=True)
 
 
 def answer_json(answer) -> dict:
@@ -264,14 +278,14 @@ def cmd_ask(args) -> int:
     else:
         engine = Engine()
         _load(engine, args)
+    printer = _Printer()
     with Interrupt() as cancelled:
         answer = engine.ask(args.question, conversation_id=args.conversation, options=options,
-                            on_event=None if args.json else _printer(),
-                            is_cancelled=cancelled)
+                            on_event=None if args.json else printer, is_cancelled=cancelled)
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False))
     else:
-        print()
+        printer.end()
         _print_sources(answer)
     return 130 if answer.stop_reason == "cancelled" else 0
 
@@ -356,11 +370,12 @@ def cmd_chat(args) -> int:
             return 0
         if not question:
             continue
+        printer = _Printer()
         with Interrupt() as cancelled:
             answer = engine.ask(question, conversation_id=conversation, options=options, is_cancelled=cancelled,
-                                on_event=_printer())
+                                on_event=printer)
         conversation = answer.conversation_id
-        print()
+        printer.end()
         _print_sources(answer)
 
 

@@ -58,13 +58,13 @@ def machine() -> dict:
 
 
 def _registry(sweep: SweepOptions) -> dict[str, Callable[[], list[Result]]]:
-    from bench import (budget, core, cpu_variants, document_answers, documents, gui, remote, robustness, serve,
-                       speculative)
+    from bench import (budget, core, cpu_variants, document_answers, documents, gui, openmp, remote, robustness,
+                       serve, speculative)
 
     document_answers.SPLIT, document_answers.LIMIT = sweep.split, sweep.limit
 
     return {"decode": core.bench_decode, "prefill": core.bench_prefill, "turn2_ttft": core.bench_turn2_ttft,
-            "cpu_variants": cpu_variants.bench_cpu_variants,
+            "cpu_variants": cpu_variants.bench_cpu_variants, "openmp_second_thread": openmp.bench_openmp_second_thread,
             "budget_overhead": budget.bench_budget_overhead, "budget_overshoot": budget.bench_budget_overshoot,
             "budget_close_cost": budget.bench_budget_close_cost,
             "budget_sweep": functools.partial(bench_budget_sweep, sweep),

@@ -4,6 +4,7 @@ Answering: Engine (a local model) and RemoteEngine (an OpenAI-compatible server)
 goes in with AskOptions, Token events stream out, an Answer comes back. Documents: Library. Conversations:
 History. Models: Registry, the catalog, pull_model. Errors: one tree under PonderError, each a sentence.
 """
+import engine.openmp  # noqa: F401  first: how llama.cpp's threads wait is read when llama.cpp loads
 from engine.answering import Answerer
 from engine.budget.driver import ThinkingRequest
 from engine.chat.history import Conversation, History, StoredMessage

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QTextOption
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
 
+from app.math_text import plain_math
 from engine import is_safe_link
 
 LINK_ROOTS: list[str] = []  # the indexed folders: the only places a file: link may open (the window keeps it)
@@ -19,49 +20,6 @@ def open_link(url: QUrl | str) -> bool:
     if not is_safe_link(text, LINK_ROOTS):
         return False
     return QDesktopServices.openUrl(QUrl(text))
-
-
-# Chat models write math as LaTeX (Qwen2.5 boxes its results: "\\(\\boxed{31}\\)"), which Qt's Markdown shows as
-# source. The common commands become plain text; a boxed result becomes bold. Innermost braces first, again until
-# nothing changes, so nested commands unwrap ("\\boxed{5 \\, \\text{pm}}" -> "**5 pm**"); spacing commands become a
-# space (Markdown would eat the backslash of "\\," and show a stray comma).
-_LATEX = (
-    (re.compile(r"\\(?:text|mathrm|textrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}"), r"\1"),
-    (re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}"), r"\1/\2"),
-    (re.compile(r"\\sqrt\s*\{([^{}]*)\}"), r"√(\1)"),
-    (re.compile(r"\^\s*\{?\\circ\}?"), "°"),
-    (re.compile(r"\\boxed\s*\{([^{}]*)\}"), r"**\1**"),
-)
-_SYMBOLS = (
-    (re.compile(r"[ \t]*(?:\\(?:,|;|:|!|quad\b|qquad\b)|\\ )[ \t]*"), " "),
-    (re.compile(r"\\[()]"), ""),
-    (re.compile(r"\\[\[\]]"), ""),
-    (re.compile(r"\\left\b\s*|\\right\b\s*"), ""),
-    (re.compile(r"\\times\b"), "×"),
-    (re.compile(r"\\div\b"), "÷"),
-    (re.compile(r"\\cdot\b"), "·"),
-    (re.compile(r"\\approx\b"), "≈"),
-    (re.compile(r"\\(?:leq|le)\b"), "≤"),
-    (re.compile(r"\\(?:geq|ge)\b"), "≥"),
-    (re.compile(r"\\(?:neq|ne)\b"), "≠"),
-    (re.compile(r"\\pm\b"), "±"),
-    (re.compile(r"\\%"), "%"),
-    (re.compile(r"\\\$"), "$"),
-)
-
-
-def plain_math(text: str) -> str:
-    """LaTeX a chat model wrote, as readable text: \\(\\boxed{31}\\) -> **31**, 3 \\times 4 -> 3 × 4."""
-    if "\\" not in text:
-        return text
-    for pattern, replacement in _SYMBOLS:
-        text = pattern.sub(replacement, text)
-    while True:
-        before = text
-        for pattern, replacement in _LATEX:
-            text = pattern.sub(replacement, text)
-        if text == before:
-            return text
 
 
 class MarkdownView(QTextBrowser):

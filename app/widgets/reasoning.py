@@ -5,7 +5,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QToolButton, QVBoxLayout
 from shiboken6 import isValid
 
-from app.widgets.markdown import plain_math
+from app.math_text import plain_math
 from engine import ThinkingReport
 
 MAX_REASONING_LINES = 12  # the open reasoning box grows to this many lines, then scrolls

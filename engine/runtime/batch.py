@@ -14,6 +14,7 @@ sequences at once and reports tokens/s per n, so the server picks its slot count
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections import deque
@@ -290,33 +291,37 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def measure_parallel(session: ModelSession, candidates: Sequence[int] = (1, 2, 4, 8), steps: int = 12,
-                     rounds: int = 2) -> dict[int, float]:
-    """Aggregate tokens/s of one llama_decode carrying one token for each of n sequences, per n (best of
-    `rounds`), on a small throwaway context: what batching buys on this machine with this model."""
+                     rounds: int = 3) -> dict[int, float]:
+    """Aggregate tokens/s of one llama_decode carrying one token for each of n sequences, per n, on a small
+    throwaway context: what batching buys on this machine with this model. The candidates take turns, `rounds`
+    times, and each n's figure is its median: a shared machine's speed drifts by a third within a minute, and
+    measuring each n in a block of its own would hand the drift to the ratios."""
     most = max(candidates)
     prompt = session.tokenize("The quick brown fox jumps over the lazy dog.", add_bos=session.adds_bos)
     ctx = _new_context(session, most, 256)
     batch = _Batch(max(most * len(prompt), most))
+
+    def rate(n: int) -> float:
+        llama_cpp.llama_memory_clear(ctx.memory, True)
+        for seq in range(n):
+            for i, t in enumerate(prompt):
+                batch.add(t, i, seq, False)
+        if batch.decode(ctx) != 0:
+            raise GenerationError("llama.cpp failed to evaluate while measuring batching.")
+        start = time.perf_counter()
+        for step in range(steps):
+            for seq in range(n):
+                batch.add(prompt[step % len(prompt)], len(prompt) + step, seq, True)
+            if batch.decode(ctx) != 0:
+                raise GenerationError("llama.cpp failed to decode while measuring batching.")
+        return n * steps / (time.perf_counter() - start)
     try:
-        rates = {}
-        for n in (candidates[0], *candidates):  # the first pass pages the weights in; it is not counted
-            best = 0.0
-            for _ in range(rounds):
-                llama_cpp.llama_memory_clear(ctx.memory, True)
-                for seq in range(n):
-                    for i, t in enumerate(prompt):
-                        batch.add(t, i, seq, False)
-                if batch.decode(ctx) != 0:
-                    raise GenerationError("llama.cpp failed to evaluate while measuring batching.")
-                start = time.perf_counter()
-                for step in range(steps):
-                    for seq in range(n):
-                        batch.add(prompt[step % len(prompt)], len(prompt) + step, seq, True)
-                    if batch.decode(ctx) != 0:
-                        raise GenerationError("llama.cpp failed to decode while measuring batching.")
-                best = max(best, n * steps / (time.perf_counter() - start))
-            rates[n] = round(best, 1)  # the warm-up's figure is overwritten by the counted pass
-        return rates
+        rate(most)  # pages the weights in and sizes the buffers; not counted
+        samples: dict[int, list[float]] = {n: [] for n in candidates}
+        for _ in range(rounds):
+            for n in candidates:
+                samples[n].append(rate(n))
+        return {n: round(statistics.median(rates), 1) for n, rates in samples.items()}
     finally:
         batch.close()
         ctx.close()

@@ -189,7 +189,7 @@ def test_no_display_is_a_sentence_not_a_crash(monkeypatch, capsys):
 def test_reading_the_prompt_is_one_line_on_a_terminal_rewritten_then_cleared(monkeypatch, capsys):
     import io
 
-    from app.cli import _printer
+    from app.cli import _Printer
     from engine import Progress, Token
 
     class Terminal(io.StringIO):
@@ -198,7 +198,7 @@ def test_reading_the_prompt_is_one_line_on_a_terminal_rewritten_then_cleared(mon
 
     err = Terminal()
     monkeypatch.setattr("sys.stderr", err)
-    show = _printer()
+    show = _Printer()
     show(Progress(0, 600, "Reading 5 passages", 8.0))
     show(Progress(256, 600, "Reading 5 passages", 4.6))
     show(Progress(600, 600, "Reading 5 passages", 0.0))
