@@ -15,7 +15,7 @@ import threading
 from bench import core
 from bench.runner import Result
 
-ROUNDS = 4  # alone and beside a second thread, taking turns
+ROUNDS = 6  # alone and beside a second thread, taking turns
 
 
 def _measure(model: str | None) -> dict[str, float]:
@@ -29,7 +29,7 @@ def _measure(model: str | None) -> dict[str, float]:
     alone, beside = [], []
     measure_parallel(session, (1,), steps=8, rounds=1)  # warm
     for _ in range(ROUNDS):
-        alone.append(measure_parallel(session, (1,), steps=24, rounds=1)[1])
+        alone.append(measure_parallel(session, (1,), steps=32, rounds=1)[1])
         ready, finish = threading.Event(), threading.Event()
 
         def second() -> None:
@@ -39,7 +39,7 @@ def _measure(model: str | None) -> dict[str, float]:
         thread = threading.Thread(target=second)
         thread.start()
         ready.wait()
-        beside.append(measure_parallel(session, (1,), steps=24, rounds=1)[1])
+        beside.append(measure_parallel(session, (1,), steps=32, rounds=1)[1])
         finish.set()
         thread.join()
     engine.unload()

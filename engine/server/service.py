@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -112,7 +113,11 @@ class ModelService:
         self.slot_rates: dict[int, float] = {}
         slots = settings.parallel
         if slots is None:
-            self.slot_rates = measure_parallel(session, [n for n in (1, 2, 4, 8) if n <= MOST_SLOTS])
+            # On a thread that ends with the measurement: a thread that has computed keeps an OpenMP team of its
+            # own while it lives, and the batch thread's is best left the only one (engine/openmp.py).
+            with ThreadPoolExecutor(1, thread_name_prefix="ponder-measure") as aside:
+                self.slot_rates = aside.submit(measure_parallel, session,
+                                               [n for n in (1, 2, 4, 8) if n <= MOST_SLOTS]).result()
             slots = choose_slots(self.slot_rates)
             self.log(f"batching measured: {self.slot_rates} tokens/s for n sequences -> {slots} slots")
         self.runtime = BatchRuntime(session, slots, session.n_ctx)

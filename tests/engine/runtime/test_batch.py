@@ -8,7 +8,7 @@ import pytest
 
 from engine import AskOptions, SamplingSettings, ThinkingRequest
 from engine.chat.prompt import answer_reserve
-from engine.runtime.batch import BatchRuntime, choose_slots
+from engine.runtime.batch import BatchRuntime, choose_slots, measure_parallel
 from engine.runtime.loop import GenerationSettings, generate
 from engine.runtime.slot import SlotJob, ThinkingPlan
 
@@ -116,6 +116,11 @@ def test_slots_are_chosen_from_the_measurement():
     assert choose_slots({1: 46.0, 2: 45.1, 4: 68.1, 8: 81.0}) == 8
     assert choose_slots({1: 18.0, 2: 20.7, 4: 24.5, 8: 17.8}) == 4
     assert choose_slots({1: 30.0, 2: 30.5, 4: 29.0}) == 1  # within 5%: one slot, each client at full speed
+
+
+def test_measuring_batching_gives_every_candidate_a_rate(engine):
+    rates = measure_parallel(engine.session, (1, 2, 4), steps=2, rounds=2)
+    assert list(rates) == [1, 2, 4] and all(rate > 0 for rate in rates.values())
 
 
 @pytest.mark.slow
