@@ -16,6 +16,8 @@ _LATEX = (
     (re.compile(r"\\boxed\s*\{([^{}]*)\}"), r"**\1**"),
 )
 _SYMBOLS = (
+    # $...$ and $$...$$ around LaTeX commands (not prices: the inside must hold a command)
+    (re.compile(r"(?<!\\)\$\$?([^$\n]*?\\[A-Za-z][^$\n]*?)(?<!\\)\$\$?"), r"\1"),
     (re.compile(r"[ \t]*(?:\\(?:,|;|:|!|quad\b|qquad\b)|\\ )[ \t]*"), " "),
     (re.compile(r"\\[()]"), ""),
     (re.compile(r"\\[\[\]]"), ""),
@@ -48,9 +50,9 @@ def plain_math(text: str) -> str:
 
 
 class MathStream:
-    """plain_math over streamed pieces: text before the first backslash goes out at once; from a backslash on it
-    is held until the line ends (or HOLD characters pile up), so a command split across tokens ("\\bo" "xed{")
-    is converted whole. Most answers have no backslash and stream as they come."""
+    """plain_math over streamed pieces: text before the first backslash or dollar sign goes out at once; from
+    there on it is held until the line ends (or HOLD characters pile up), so a command split across tokens
+    ("\\bo" "xed{") is converted whole. Most answers have neither and stream as they come."""
 
     HOLD = 400
 
@@ -60,17 +62,17 @@ class MathStream:
     def feed(self, piece: str) -> str:
         """What can be shown now of everything fed so far."""
         text = self._held + piece
-        slash = text.find("\\")
-        if slash < 0:  # trailing spaces wait for the next piece: they may be a "\\," command's to eat
+        mark = min((i for i in (text.find("\\"), text.find("$")) if i >= 0), default=-1)
+        if mark < 0:  # trailing spaces wait for the next piece: they may be a "\\," command's to eat
             shown = text.rstrip(" \t")
             self._held = text[len(shown):]
             return shown
         line_end = text.rfind("\n")
-        if line_end > slash or len(text) >= self.HOLD:  # the held commands' line is complete (or too long)
-            cut = line_end + 1 if line_end > slash else len(text)
+        if line_end > mark or len(text) >= self.HOLD:  # the held commands' line is complete (or too long)
+            cut = line_end + 1 if line_end > mark else len(text)
             self._held = ""
             return plain_math(text[:cut]) + self.feed(text[cut:])
-        start = len(text[:slash].rstrip(" \t"))  # the spaces before "\\," are the command's to eat
+        start = len(text[:mark].rstrip(" \t"))  # the spaces before "\\," are the command's to eat
         self._held = text[start:]
         return text[:start]
 

@@ -13,10 +13,13 @@ def test_latex_from_a_chat_model_reads_as_text():
     assert plain_math(r"\boxed{\dfrac{1}{2}}") == "**1/2**"
     assert plain_math(r"x \leq 3, y \neq 4, 90^\circ, \sqrt{16} = 4 \pm 0") == "x ≤ 3, y ≠ 4, 90°, √(16) = 4 ± 0"
     assert plain_math(r"\left( 2 \cdot 3 \right)") == "( 2 · 3 )"
+    assert plain_math(r"$\boxed{40}$ and $$x \leq 2$$") == "**40** and x ≤ 2"
+    assert plain_math(r"costs $5 and $10, or \$15") == "costs $5 and $10, or $15"  # prices stay
 
 
 ANSWER = ("Each row has \\(12\\) plants, so:\n\\[ 18 \\times 12 = 216 \\]\n"
-          "That is \\(\\boxed{216 \\, \\text{plants}}\\) in all, about 25\\% more.")
+          "That is \\(\\boxed{216 \\, \\text{plants}}\\) in all, about 25\\% more.\n"
+          "At $2 a plant: $$216 \\times 2 = \\boxed{432}$$ dollars, or $432.")
 
 
 def _streamed(text: str, size: int) -> tuple[str, list[str]]:
@@ -28,7 +31,8 @@ def _streamed(text: str, size: int) -> tuple[str, list[str]]:
 def test_a_streamed_answer_reads_as_the_whole_one_converted_however_the_tokens_fall():
     for size in (1, 2, 3, 5, 8, 13, len(ANSWER)):
         assert _streamed(ANSWER, size)[0] == plain_math(ANSWER), size
-    assert plain_math(ANSWER) == "Each row has 12 plants, so:\n 18 × 12 = 216 \nThat is **216 plants** in all, about 25% more."
+    assert plain_math(ANSWER) == ("Each row has 12 plants, so:\n 18 × 12 = 216 \nThat is **216 plants** in all, "
+                                  "about 25% more.\nAt $2 a plant: 216 × 2 = **432** dollars, or $432.")
 
 
 def test_text_without_math_is_shown_as_it_comes_and_math_waits_only_for_its_line():
