@@ -2,13 +2,14 @@
 token, thinking budget included), requests decode together, and a cancelled request frees its slot."""
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
 
 from engine import AskOptions, SamplingSettings, ThinkingRequest
 from engine.chat.prompt import answer_reserve
-from engine.runtime.batch import BatchRuntime, choose_slots, measure_parallel
+from engine.runtime.batch import COPY_GAIN, BatchRuntime, choose_slots, measure_parallel
 from engine.runtime.loop import GenerationSettings, generate
 from engine.runtime.slot import SlotJob, ThinkingPlan
 
@@ -67,6 +68,48 @@ def test_requests_decode_together_and_new_ones_join_between_steps(engine, runtim
     for i, r in results.items():
         assert r.text and r.text == "".join(pieces[i]).strip() and r.stop_reason in ("eos", "stop", "length")
     assert runtime.stats().requests == len(jobs) and runtime.stats().active == 0
+
+
+class _EmptiestSlot(BatchRuntime):
+    """Sends each request to the slot that shares the least with it, so the other slot's cache is copied."""
+
+    def _choose(self, free, prompt):
+        return min(free, key=lambda s: sum(1 for _ in itertools.takewhile(lambda ab: ab[0] == ab[1],
+                                                                          zip(s.tokens, prompt))))
+
+
+def test_a_slot_takes_the_prompt_start_another_slot_holds_instead_of_reading_it(engine, runtime):
+    """The second question goes to the empty slot, which copies the first slot's cached start of it (a memory
+    copy of the KV stream) and reads only the rest: the same answer, token for token, as asking it on the slot
+    that holds that start."""
+    first, second = _job(engine, QUESTIONS[0], 1), _job(engine, QUESTIONS[2], 8)
+    shared = next(i for i, (a, b) in enumerate(zip(first.prompt, second.prompt)) if a != b)
+    assert shared >= COPY_GAIN  # the few-shot start every question shares
+    runtime.run(first)
+    in_place = runtime.run(second)  # the slot holding the first prompt: its own cache, no copy
+    assert in_place.reused_tokens == shared and runtime.copied == 0
+    copying = _EmptiestSlot(engine.session, 2)
+    try:
+        copying.run(first)
+        copied = copying.run(second)
+    finally:
+        copying.close()
+    assert copied.reused_tokens == shared and copying.copied == shared
+    assert copied.text == in_place.text and copied.answer_tokens == in_place.answer_tokens
+
+
+def test_a_request_that_cannot_start_ends_with_its_error_and_frees_the_slot(engine):
+    class Failing(BatchRuntime):
+        def _share_prefix(self, slot, prompt):
+            raise RuntimeError("no room to copy")
+    rt = Failing(engine.session, 2)
+    try:
+        for _ in range(3):  # more requests than slots: each slot is free again after its failure
+            result = rt.run(_job(engine, QUESTIONS[0], 4))
+            assert (result.stop_reason, result.error) == ("error", "no room to copy")
+        assert rt.stats().active == 0
+    finally:
+        rt.close()
 
 
 def test_a_cancelled_request_frees_its_slot_at_once(engine):
