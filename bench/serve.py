@@ -75,16 +75,16 @@ def _ponder_server(slots: int):
     return service, ApiServer(service, "127.0.0.1", 0).start()
 
 
-# serve_batch4's loads of each kind, taking turns; the medians, since one load's tokens/s varies by up to 1.3x on
-# these shared cores and the best of each kind may come from different minutes (best-of gave 1.22-1.50 for one
-# build and model)
+# serve_batch4's loads of each kind, taking turns; their medians, since one load's tokens/s varies by up to 1.3x
+# on these shared cores and the best of each kind may come from different minutes (best-of gave 1.20-1.50x for
+# one build and model)
 ROUNDS = 5
 
 
 def bench_serve_batch4() -> list[Result]:
     """4 concurrent streaming clients vs 1 on one server with 4 slots (ROUNDS of each, taking turns, medians);
-    in the same rounds, on the same loaded model, the most batching gives on this machine: raw llama_decode carrying a token for
-    each of 4 sequences against 1 (runtime/batch.py measure_parallel), once per round, medians.
+    in the same rounds, on the same loaded model, the most batching gives on this machine: raw llama_decode
+    carrying a token for each of 4 sequences against 1 (runtime/batch.py measure_parallel), medians.
     `serve_batch4_of_ceiling` is the server's gain over that raw gain: what the server's loop, prompt reads and
     HTTP leave of what the hardware offers. No server's 4-client gain can pass the raw one by much."""
     from engine.runtime.batch import measure_parallel

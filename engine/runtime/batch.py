@@ -33,7 +33,8 @@ from engine.runtime.slot import Slot, SlotJob, SlotResult, entropy_of
 log = logging.getLogger(__name__)
 DoneFn = Callable[[SlotResult], None]
 # A slot copies another slot's cached prompt start when that saves reading at least this many tokens. The copy
-# moves the whole KV stream of a slot (1.5B, 1,024 cells: ~30 MB); reading 16 tokens costs ~0.1 s on 2 cores.
+# moves the whole KV stream of a slot (the 1.5B: ~120 MB for 4,096 cells, measured at ~19 ms on 2 cores);
+# reading 16 tokens there took 0.1-0.28 s of model evaluation.
 COPY_GAIN = 16
 
 
