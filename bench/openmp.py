@@ -1,5 +1,5 @@
 """One token at a time on one thread while another thread that has run a llama.cpp computation lives on (the
-window's answering and documents threads, the server's batch thread), against the same with no such thread:
+window's answering and server threads, the server's batch thread), against the same with no such thread:
 engine/openmp.py's reason to exist. Each side runs in a child process, once as Ponder sets libgomp up and once
 with libgomp's defaults (GOMP_SPINCOUNT given at its default value, so engine/openmp.py leaves it alone).
 """

@@ -28,7 +28,7 @@ from llama_cpp import _internals as internals
 from engine.errors import GenerationError
 from engine.runtime import backend
 from engine.runtime.session import ModelSession, _context_params
-from engine.runtime.slot import Slot, SlotJob, SlotResult, entropy_of
+from engine.runtime.slot import Slot, SlotJob, SlotResult, common_prefix, entropy_of
 
 log = logging.getLogger(__name__)
 DoneFn = Callable[[SlotResult], None]
@@ -235,7 +235,7 @@ class BatchRuntime:
 
     def _choose(self, free: list[Slot], prompt: Sequence[int]) -> Slot:
         """The free slot whose cache shares the longest start with `prompt`."""
-        return max(free, key=lambda s: _common_prefix(s.tokens, prompt))
+        return max(free, key=lambda s: common_prefix(s.tokens, prompt))
 
     def _share_prefix(self, slot: Slot, prompt: Sequence[int]) -> None:
         """Give `slot` another slot's cached start of `prompt` when that one holds COPY_GAIN more tokens of it
@@ -245,8 +245,8 @@ class BatchRuntime:
         others = [s for s in self.slots if s is not slot]
         if not others:
             return
-        donor = max(others, key=lambda s: _common_prefix(s.tokens, prompt))
-        own, shared = _common_prefix(slot.tokens, prompt), _common_prefix(donor.tokens, prompt)
+        donor = max(others, key=lambda s: common_prefix(s.tokens, prompt))
+        own, shared = common_prefix(slot.tokens, prompt), common_prefix(donor.tokens, prompt)
         if shared < own + COPY_GAIN:
             return
         llama_cpp.llama_memory_seq_cp(self.ctx.memory, donor.seq, slot.seq, -1, -1)
@@ -318,15 +318,6 @@ class BatchRuntime:
         self.sampled += sampled
         with self._cv:
             self._recent.append((time.perf_counter(), sampled))
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def measure_parallel(session: ModelSession, candidates: Sequence[int] = (1, 2, 4, 8), steps: int = 12,

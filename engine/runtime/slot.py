@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -103,12 +103,7 @@ class Slot:
     # -- starting -------------------------------------------------------------------------------
     def start(self, job: SlotJob, submitted: float, done: Callable[[SlotResult], None]) -> None:
         """Take `job`: keep the cached prefix it shares with what this sequence holds, evaluate the rest."""
-        common = 0
-        for a, b in zip(self.tokens, job.prompt):
-            if a != b:
-                break
-            common += 1
-        keep = min(common, len(job.prompt) - 1)  # the last prompt token's logits are read: it is re-evaluated
+        keep = min(common_prefix(self.tokens, job.prompt), len(job.prompt) - 1)  # the last prompt token's logits are read: it is re-evaluated
         self.tokens = self.tokens[:self.rt.remove(self.seq, keep)]
         self.job, self.done = job, done
         self.pending = list(job.prompt[len(self.tokens):])
@@ -280,3 +275,12 @@ def entropy_of(logits: np.ndarray) -> float:
     p /= p.sum()
     return float(-(p[p > 0] * np.log(p[p > 0])).sum())
 
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens `a` and `b` share from their start."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -2,7 +2,6 @@
 token, thinking budget included), requests decode together, and a cancelled request frees its slot."""
 from __future__ import annotations
 
-import itertools
 import threading
 
 import pytest
@@ -11,7 +10,7 @@ from engine import AskOptions, SamplingSettings, ThinkingRequest
 from engine.chat.prompt import answer_reserve
 from engine.runtime.batch import COPY_GAIN, BatchRuntime, choose_slots, measure_parallel
 from engine.runtime.loop import GenerationSettings, generate
-from engine.runtime.slot import SlotJob, ThinkingPlan
+from engine.runtime.slot import SlotJob, ThinkingPlan, common_prefix
 
 GREEDY = SamplingSettings(temperature=0.0)
 QUESTIONS = ["What is the capital of France?", "Write a story about a dragon.", "Why is the sky blue?"]
@@ -74,8 +73,7 @@ class _EmptiestSlot(BatchRuntime):
     """Sends each request to the slot that shares the least with it, so the other slot's cache is copied."""
 
     def _choose(self, free, prompt):
-        return min(free, key=lambda s: sum(1 for _ in itertools.takewhile(lambda ab: ab[0] == ab[1],
-                                                                          zip(s.tokens, prompt))))
+        return min(free, key=lambda s: common_prefix(s.tokens, prompt))
 
 
 def test_a_slot_takes_the_prompt_start_another_slot_holds_instead_of_reading_it(engine, runtime):
